@@ -1,0 +1,30 @@
+//! Table `authorization_codes`.
+use sea_orm::entity::prelude::*;
+
+#[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+#[sea_orm(table_name = "authorization_codes")]
+pub struct Model {
+    #[sea_orm(primary_key, auto_increment = false)]
+    pub code_hash: String,
+    pub client_id: String,
+    pub user_id: String,
+    pub user_session_id: Option<String>,
+    #[sea_orm(column_type = "Text")]
+    pub redirect_uri: String,
+    #[sea_orm(column_type = "Text")]
+    pub scope: String,
+    #[sea_orm(column_type = "Text", nullable)]
+    pub nonce: Option<String>,
+    pub code_challenge: Option<String>,
+    #[sea_orm(column_type = "Text")]
+    pub authentication: String,
+    pub created_at: i64,
+    pub expires_at: i64,
+    pub consumed_at: Option<i64>,
+    pub grant_id: Option<String>,
+}
+
+#[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
+pub enum Relation {}
+
+impl ActiveModelBehavior for ActiveModel {}

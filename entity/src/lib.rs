@@ -1,0 +1,15 @@
+//! SeaORM entities of idp: table shapes only, no logic and no I/O. Tables change only through
+//! the `migration` crate.
+
+pub mod access_token;
+pub mod authorization_code;
+pub mod browser_session;
+pub mod client;
+pub mod client_redirect_uri;
+pub mod credential;
+pub mod grant;
+pub mod login_transaction;
+pub mod refresh_token;
+pub mod signing_key;
+pub mod user;
+pub mod user_session;

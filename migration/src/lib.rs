@@ -1,0 +1,15 @@
+//! Database schema migrations for idp. One file per migration; never edit a migration once released.
+//! The same migrations run on SQLite (the embedded default) and PostgreSQL.
+
+pub use sea_orm_migration::prelude::*;
+
+mod m0001_init;
+
+pub struct Migrator;
+
+#[async_trait::async_trait]
+impl MigratorTrait for Migrator {
+    fn migrations() -> Vec<Box<dyn MigrationTrait>> {
+        vec![Box::new(m0001_init::Migration)]
+    }
+}

@@ -1,0 +1,110 @@
+//! Building and running the server: connect the database, apply migrations, load keys and the
+//! theme, then serve the router until shutdown.
+
+use std::{future::Future, net::SocketAddr, ops::Deref, sync::Arc, time::Duration};
+
+use axum::Router;
+use sea_orm::DatabaseConnection;
+use tokio::net::TcpListener;
+
+use crate::{
+    config::Config,
+    crypto::{keys::SigningKeys, password::PasswordHasherConfig},
+    model::now,
+    store::{self, browser_sessions::DbSessionStore},
+    web::templates::Templates,
+};
+
+/// Everything a request handler may need; cheap to clone.
+#[derive(Clone)]
+pub struct AppState(Arc<Inner>);
+
+pub struct Inner {
+    pub config: Config,
+    pub db: DatabaseConnection,
+    pub keys: SigningKeys,
+    pub templates: Templates,
+    pub passwords: PasswordHasherConfig,
+}
+
+impl Deref for AppState {
+    type Target = Inner;
+    fn deref(&self) -> &Inner {
+        &self.0
+    }
+}
+
+pub struct App {
+    listener: TcpListener,
+    router: Router,
+    state: AppState,
+}
+
+impl App {
+    /// Prepares a server on an already bound listener (tests bind port 0 first, so that the
+    /// issuer can name the real port).
+    pub async fn build(config: Config, listener: TcpListener) -> anyhow::Result<App> {
+        let db = store::connect(&config.database_url)
+            .await
+            .map_err(|e| anyhow::anyhow!("database_url: cannot open the database: {e}"))?;
+        store::migrate(&db).await?;
+        let keys = SigningKeys::load(&store::keys::load_or_create(&db).await?)?;
+        let templates = Templates::load(&config.themes_dir, &config.theme)?;
+        let passwords = PasswordHasherConfig::new(&config.argon2)?;
+        let state = AppState(Arc::new(Inner {
+            config,
+            db,
+            keys,
+            templates,
+            passwords,
+        }));
+        let router = crate::web::router(state.clone());
+        Ok(App {
+            listener,
+            router,
+            state,
+        })
+    }
+
+    pub fn local_addr(&self) -> std::io::Result<SocketAddr> {
+        self.listener.local_addr()
+    }
+
+    /// Serves until `shutdown` resolves, then finishes in-flight requests.
+    pub async fn run(
+        self,
+        shutdown: impl Future<Output = ()> + Send + 'static,
+    ) -> std::io::Result<()> {
+        tokio::spawn(housekeeping(self.state.clone()));
+        axum::serve(
+            self.listener,
+            self.router
+                .into_make_service_with_connect_info::<SocketAddr>(),
+        )
+        .with_graceful_shutdown(shutdown)
+        .await
+    }
+}
+
+/// Deletes expired sessions, login transactions, codes and token records now and then.
+async fn housekeeping(state: AppState) {
+    let sessions = DbSessionStore::new(state.db.clone());
+    let mut tick = tokio::time::interval(Duration::from_secs(300));
+    loop {
+        tick.tick().await;
+        let now = now();
+        let result = async {
+            sessions
+                .delete_expired()
+                .await
+                .map_err(|e| anyhow::anyhow!("{e}"))?;
+            store::transactions::delete_expired(&state.db, now).await?;
+            store::tokens::delete_expired(&state.db, now).await?;
+            anyhow::Ok(())
+        }
+        .await;
+        if let Err(e) = result {
+            tracing::warn!(error = %e, "housekeeping failed; will retry");
+        }
+    }
+}

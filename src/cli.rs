@@ -1,0 +1,415 @@
+//! The `idp` command line: run the server, migrate the database, manage clients and users.
+//! Every subcommand reads the same configuration (`--config`, `idp.toml`, `IDP_*`), so the
+//! CLI and the server always work on the same database.
+
+use std::{io::Read, path::PathBuf, process::ExitCode};
+
+use clap::{Args, Parser, Subcommand};
+use serde_json::json;
+
+use crate::{
+    admin::{
+        self, AdminError,
+        clients::{ClientCredentials, NewClient},
+        users::NewUser,
+    },
+    app::App,
+    config::Config,
+    crypto::{keys::SigningAlg, password::PasswordHasherConfig},
+    model::client::Client,
+    store,
+};
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "idp",
+    version,
+    about = "A passkey-first OpenID Connect identity provider",
+    long_about = "A passkey-first OpenID Connect identity provider.\n\n\
+        Configuration comes from idp.toml in the working directory (or --config PATH), then \
+        from IDP_* environment variables: IDP_ISSUER, IDP_LISTEN, IDP_DATABASE_URL, IDP_THEME, \
+        and nested keys with a double underscore, such as IDP_TOKENS__ACCESS_TOKEN=5m."
+)]
+pub struct Cli {
+    /// Configuration file [default: ./idp.toml if it exists]
+    #[arg(long, global = true, value_name = "PATH", env = "IDP_CONFIG")]
+    pub config: Option<PathBuf>,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run the server (applies pending database migrations first)
+    Serve,
+    /// Apply pending database migrations and exit
+    Migrate,
+    /// Check the configuration and print it as TOML
+    CheckConfig,
+    /// Manage OAuth clients (relying parties)
+    #[command(subcommand)]
+    Client(ClientCommand),
+    /// Manage users
+    #[command(subcommand)]
+    User(UserCommand),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ClientCommand {
+    /// Register a client; prints its id and (for confidential clients) its secret, once
+    Add {
+        /// Name shown to users on the sign-in page
+        #[arg(long)]
+        name: String,
+        /// Redirect URI, matched exactly (repeat for several): https, http on a loopback
+        /// host, or a private-use scheme such as com.example.app:/callback
+        #[arg(long = "redirect-uri", value_name = "URI", required = true)]
+        redirect_uris: Vec<String>,
+        /// A public client (native or browser app): no secret, PKCE required
+        #[arg(long)]
+        public: bool,
+        /// Algorithm of the client's ID tokens: ES256 or RS256
+        #[arg(long, value_name = "ALG", default_value = "ES256")]
+        id_token_alg: String,
+        #[command(flatten)]
+        output: Output,
+    },
+    /// List clients
+    List {
+        #[command(flatten)]
+        output: Output,
+    },
+    /// Show one client
+    Show {
+        /// The client_id
+        id: String,
+        #[command(flatten)]
+        output: Output,
+    },
+    /// Delete a client and every code and token issued to it
+    Remove {
+        /// The client_id
+        id: String,
+    },
+    /// Replace a confidential client's secret; prints the new one, once
+    RotateSecret {
+        /// The client_id
+        id: String,
+        #[command(flatten)]
+        output: Output,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum UserCommand {
+    /// Create a user
+    Add {
+        /// Letters, digits and . _ - @ (1 to 64 characters)
+        username: String,
+        /// E-mail address (profile data; released with the email scope)
+        #[arg(long)]
+        email: Option<String>,
+        /// Display name (released with the profile scope)
+        #[arg(long)]
+        name: Option<String>,
+        /// Read the user's password from standard input (one line, at least 8 characters)
+        #[arg(long)]
+        password_stdin: bool,
+    },
+    /// List users
+    List {
+        #[command(flatten)]
+        output: Output,
+    },
+    /// Stop a user from signing in; their existing tokens stop working
+    Disable { username: String },
+    /// Let a disabled user sign in again
+    Enable { username: String },
+}
+
+#[derive(Debug, Args)]
+pub struct Output {
+    /// Print JSON instead of text
+    #[arg(long)]
+    json: bool,
+}
+
+/// A failure the CLI reports on one line before exiting non-zero.
+type CliResult = Result<(), String>;
+
+pub async fn run(cli: Cli) -> ExitCode {
+    match execute(cli).await {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(message) => {
+            eprintln!("error: {message}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn execute(cli: Cli) -> CliResult {
+    let config = Config::load(cli.config.as_deref()).map_err(|e| e.to_string())?;
+    match cli.command {
+        Command::Serve => serve(config).await,
+        Command::CheckConfig => {
+            print!("{}", toml_of(&config)?);
+            Ok(())
+        }
+        Command::Migrate => {
+            open_db(&config).await?;
+            println!("database is up to date");
+            Ok(())
+        }
+        Command::Client(command) => client(&config, command).await,
+        Command::User(command) => user(&config, command).await,
+    }
+}
+
+fn toml_of(config: &Config) -> Result<String, String> {
+    toml::to_string(config).map_err(|e| format!("printing the configuration: {e}"))
+}
+
+async fn open_db(config: &Config) -> Result<sea_orm::DatabaseConnection, String> {
+    let db = store::connect(&config.database_url)
+        .await
+        .map_err(|e| format!("database_url: cannot open the database: {e}"))?;
+    store::migrate(&db).await.map_err(|e| format!("{e:#}"))?;
+    Ok(db)
+}
+
+async fn serve(config: Config) -> CliResult {
+    let listener = tokio::net::TcpListener::bind(config.listen)
+        .await
+        .map_err(|e| format!("listen: cannot listen on {}: {e}", config.listen))?;
+    let issuer = config.issuer.clone();
+    let app = App::build(config, listener)
+        .await
+        .map_err(|e| format!("{e:#}"))?;
+    let addr = app.local_addr().map_err(|e| e.to_string())?;
+    tracing::info!(%addr, %issuer, "idp is listening");
+    eprintln!("idp listening on http://{addr} (issuer {issuer})");
+    app.run(shutdown_signal()).await.map_err(|e| e.to_string())
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut signal) => {
+                signal.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let terminate = std::future::pending::<()>();
+    tokio::select! {
+        () = ctrl_c => {},
+        () = terminate => {},
+    }
+    tracing::info!("shutting down; finishing in-flight requests");
+}
+
+fn admin_error(e: AdminError) -> String {
+    match e {
+        AdminError::Invalid(m) | AdminError::NotFound(m) => m,
+        AdminError::Internal(e) => format!("{e:#}"),
+    }
+}
+
+fn client_json(client: &Client) -> serde_json::Value {
+    serde_json::to_value(client).expect("clients serialize")
+}
+
+fn print_credentials(credentials: &ClientCredentials, output: &Output, verb: &str) {
+    let client = &credentials.client;
+    if output.json {
+        println!(
+            "{}",
+            json!({
+                "client_id": client.client_id,
+                "client_secret": credentials.client_secret,
+            })
+        );
+        return;
+    }
+    println!("{verb} client {:?}", client.name);
+    println!("client_id:     {}", client.client_id);
+    match &credentials.client_secret {
+        Some(secret) => {
+            println!("client_secret: {secret}");
+            println!("The secret is shown only now; store it safely.");
+        }
+        None => println!("(public client: no secret; it must use PKCE)"),
+    }
+}
+
+fn print_client(client: &Client) {
+    println!("client_id:       {}", client.client_id);
+    println!("name:            {}", client.name);
+    println!(
+        "type:            {}",
+        match client.client_type {
+            crate::model::client::ClientType::Confidential => "confidential",
+            crate::model::client::ClientType::Public => "public",
+        }
+    );
+    println!(
+        "auth method:     {}",
+        client.token_endpoint_auth_method.as_str()
+    );
+    println!("id token alg:    {}", client.id_token_signed_response_alg);
+    for uri in &client.redirect_uris {
+        println!("redirect uri:    {uri}");
+    }
+}
+
+async fn client(config: &Config, command: ClientCommand) -> CliResult {
+    // Check what needs no database before opening it.
+    let db = match &command {
+        ClientCommand::Add { id_token_alg, .. } => {
+            id_token_alg.parse::<SigningAlg>()?;
+            open_db(config).await?
+        }
+        _ => open_db(config).await?,
+    };
+    match command {
+        ClientCommand::Add {
+            name,
+            redirect_uris,
+            public,
+            id_token_alg,
+            output,
+        } => {
+            let new = NewClient {
+                name,
+                redirect_uris,
+                public,
+                id_token_signed_response_alg: id_token_alg.parse()?,
+            };
+            let credentials = admin::clients::create(&db, new)
+                .await
+                .map_err(admin_error)?;
+            print_credentials(&credentials, &output, "Created");
+        }
+        ClientCommand::List { output } => {
+            let clients = admin::clients::list(&db).await.map_err(admin_error)?;
+            if output.json {
+                let list: Vec<_> = clients.iter().map(client_json).collect();
+                println!("{}", serde_json::Value::Array(list));
+            } else if clients.is_empty() {
+                println!("no clients");
+            } else {
+                for client in &clients {
+                    println!("{}  {}", client.client_id, client.name);
+                }
+            }
+        }
+        ClientCommand::Show { id, output } => {
+            let client = admin::clients::get(&db, &id).await.map_err(admin_error)?;
+            if output.json {
+                println!("{}", client_json(&client));
+            } else {
+                print_client(&client);
+            }
+        }
+        ClientCommand::Remove { id } => {
+            admin::clients::remove(&db, &id)
+                .await
+                .map_err(admin_error)?;
+            println!("removed client {id}");
+        }
+        ClientCommand::RotateSecret { id, output } => {
+            let credentials = admin::clients::rotate_secret(&db, &id)
+                .await
+                .map_err(admin_error)?;
+            print_credentials(&credentials, &output, "New secret for");
+        }
+    }
+    Ok(())
+}
+
+/// Reads a password from standard input: the first line, without its line ending.
+fn read_password_stdin() -> Result<String, String> {
+    let mut input = String::new();
+    std::io::stdin()
+        .read_to_string(&mut input)
+        .map_err(|e| format!("reading the password from standard input: {e}"))?;
+    let line = input.lines().next().unwrap_or_default().to_owned();
+    if line.is_empty() {
+        return Err("the password is empty".into());
+    }
+    Ok(line)
+}
+
+async fn user(config: &Config, command: UserCommand) -> CliResult {
+    // Read and check the password before touching the database, so bad input writes nothing.
+    let password = match &command {
+        UserCommand::Add {
+            password_stdin: true,
+            ..
+        } => Some(read_password_stdin()?),
+        _ => None,
+    };
+    let db = open_db(config).await?;
+    match command {
+        UserCommand::Add {
+            username,
+            email,
+            name,
+            ..
+        } => {
+            let passwords =
+                PasswordHasherConfig::new(&config.argon2).map_err(|e| format!("{e:#}"))?;
+            let has_password = password.is_some();
+            let user = admin::users::create(
+                &db,
+                &passwords,
+                NewUser {
+                    username,
+                    email,
+                    name,
+                    password,
+                },
+            )
+            .await
+            .map_err(admin_error)?;
+            println!("created user {} (id {})", user.username, user.id);
+            if !has_password {
+                println!("The user has no password yet; use --password-stdin to set one.");
+            }
+        }
+        UserCommand::List { output } => {
+            let users = admin::users::list(&db).await.map_err(admin_error)?;
+            if output.json {
+                println!(
+                    "{}",
+                    serde_json::to_string(&users).expect("users serialize")
+                );
+            } else if users.is_empty() {
+                println!("no users");
+            } else {
+                for user in &users {
+                    let status = if user.disabled { "  (disabled)" } else { "" };
+                    println!("{}  {}{status}", user.id, user.username);
+                }
+            }
+        }
+        UserCommand::Disable { username } => {
+            admin::users::set_disabled(&db, &username, true)
+                .await
+                .map_err(admin_error)?;
+            println!("disabled user {username}");
+        }
+        UserCommand::Enable { username } => {
+            admin::users::set_disabled(&db, &username, false)
+                .await
+                .map_err(admin_error)?;
+            println!("enabled user {username}");
+        }
+    }
+    Ok(())
+}

@@ -1,0 +1,282 @@
+//! Configuration: defaults, then `idp.toml` (or `--config PATH`), then `IDP_*` environment
+//! variables. Unknown keys are errors, so a typo never silently falls back to a default.
+//!
+//! Every key is documented in the shipped `idp.toml`; a test checks that file parses to
+//! exactly [`Config::default`].
+
+use std::{net::SocketAddr, path::PathBuf, time::Duration};
+
+use figment::{
+    Figment,
+    providers::{Env, Format, Serialized, Toml},
+};
+use serde::{Deserialize, Serialize};
+
+/// The file `serve` and every other subcommand read when no `--config` is given.
+pub const DEFAULT_CONFIG_FILE: &str = "idp.toml";
+
+/// Top-level keys that environment variables may set (`IDP_ISSUER`, `IDP_TOKENS__...`).
+/// Other `IDP_*` variables are ignored rather than rejected, so that unrelated tools sharing
+/// the prefix cannot stop the server.
+const ENV_KEYS: &[&str] = &[
+    "issuer",
+    "listen",
+    "database_url",
+    "theme",
+    "themes_dir",
+    "tokens",
+    "session",
+    "argon2",
+];
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct Config {
+    /// The issuer identifier: an https URL (http only for localhost) with no query or fragment.
+    pub issuer: String,
+    /// Address and port the HTTP server listens on.
+    pub listen: SocketAddr,
+    /// `sqlite://path/to/file.db` (created on first start) or `postgres://user:pass@host/db`.
+    pub database_url: String,
+    /// Name of the theme under `themes_dir`; `default` is built into the binary.
+    pub theme: String,
+    /// Directory holding custom themes (`<themes_dir>/<theme>/templates`, `.../static`).
+    pub themes_dir: PathBuf,
+    pub tokens: TokenConfig,
+    pub session: SessionConfig,
+    pub argon2: Argon2Config,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct TokenConfig {
+    /// Lifetime of an authorization code; at most 60 s.
+    #[serde(with = "humantime_serde")]
+    pub authorization_code: Duration,
+    #[serde(with = "humantime_serde")]
+    pub access_token: Duration,
+    #[serde(with = "humantime_serde")]
+    pub id_token: Duration,
+    /// Absolute lifetime of a grant's refresh tokens, counted from the sign-in.
+    #[serde(with = "humantime_serde")]
+    pub refresh_token: Duration,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct SessionConfig {
+    /// How long a user stays signed in at the IdP (single sign-on), from the sign-in.
+    #[serde(with = "humantime_serde")]
+    pub lifetime: Duration,
+    /// A browser session unused for this long is forgotten.
+    #[serde(with = "humantime_serde")]
+    pub idle_timeout: Duration,
+    /// How long a user has to finish signing in once an application sent them here.
+    #[serde(with = "humantime_serde")]
+    pub login_timeout: Duration,
+}
+
+/// argon2id parameters for password hashing (default: OWASP's first recommendation).
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct Argon2Config {
+    pub memory_kib: u32,
+    pub iterations: u32,
+    pub parallelism: u32,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Self {
+            issuer: "http://localhost:8080".into(),
+            listen: SocketAddr::from(([127, 0, 0, 1], 8080)),
+            database_url: "sqlite://data/idp.db".into(),
+            theme: "default".into(),
+            themes_dir: PathBuf::from("themes"),
+            tokens: TokenConfig::default(),
+            session: SessionConfig::default(),
+            argon2: Argon2Config::default(),
+        }
+    }
+}
+
+impl Default for TokenConfig {
+    fn default() -> Self {
+        Self {
+            authorization_code: Duration::from_secs(60),
+            access_token: Duration::from_secs(10 * 60),
+            id_token: Duration::from_secs(10 * 60),
+            refresh_token: Duration::from_secs(30 * 24 * 3600),
+        }
+    }
+}
+
+impl Default for SessionConfig {
+    fn default() -> Self {
+        Self {
+            lifetime: Duration::from_secs(12 * 3600),
+            idle_timeout: Duration::from_secs(2 * 3600),
+            login_timeout: Duration::from_secs(15 * 60),
+        }
+    }
+}
+
+impl Default for Argon2Config {
+    fn default() -> Self {
+        Self {
+            memory_kib: 19456,
+            iterations: 2,
+            parallelism: 1,
+        }
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("config file {0} does not exist")]
+    Missing(PathBuf),
+    #[error("{0}")]
+    Invalid(String),
+}
+
+impl Config {
+    /// Loads the configuration. `path` is the `--config` argument: when given, the file must
+    /// exist; otherwise `idp.toml` in the working directory is read if present.
+    pub fn load(path: Option<&std::path::Path>) -> Result<Config, ConfigError> {
+        let mut figment = Figment::from(Serialized::defaults(Config::default()));
+        match path {
+            Some(path) if !path.exists() => return Err(ConfigError::Missing(path.to_owned())),
+            Some(path) => figment = figment.merge(Toml::file_exact(path)),
+            None if std::path::Path::new(DEFAULT_CONFIG_FILE).exists() => {
+                figment = figment.merge(Toml::file_exact(DEFAULT_CONFIG_FILE))
+            }
+            None => {}
+        }
+        figment = figment.merge(
+            Env::prefixed("IDP_")
+                .filter(|key| {
+                    let top = key.as_str().split("__").next().unwrap_or_default();
+                    ENV_KEYS.iter().any(|k| top.eq_ignore_ascii_case(k))
+                })
+                .split("__"),
+        );
+        let config: Config = figment.extract().map_err(|e| {
+            // figment may collect several errors; the first names the key and its source.
+            let first = e.into_iter().next().map(|e| e.to_string());
+            ConfigError::Invalid(first.unwrap_or_else(|| "invalid configuration".into()))
+        })?;
+        config.validate()
+    }
+
+    fn validate(mut self) -> Result<Config, ConfigError> {
+        let invalid = |key: &str, why: String| ConfigError::Invalid(format!("{key}: {why}"));
+        let issuer = url::Url::parse(&self.issuer).map_err(|e| {
+            invalid(
+                "issuer",
+                format!("not a valid URL ({e}): {:?}", self.issuer),
+            )
+        })?;
+        // OIDC Discovery §3: the issuer is a URL using the https scheme with no query or
+        // fragment. Plain http is accepted for a loopback host only, for development.
+        match issuer.scheme() {
+            "https" => {}
+            "http" if is_loopback_host(&issuer) => {}
+            _ => {
+                return Err(invalid(
+                    "issuer",
+                    format!(
+                        "must be an https URL (http is allowed for localhost only): {:?}",
+                        self.issuer
+                    ),
+                ));
+            }
+        }
+        if issuer.query().is_some() || issuer.fragment().is_some() || issuer.host().is_none() {
+            return Err(invalid(
+                "issuer",
+                format!(
+                    "must have a host and no query or fragment: {:?}",
+                    self.issuer
+                ),
+            ));
+        }
+        // Endpoints are appended to the issuer, so keep it without a trailing slash.
+        self.issuer = self.issuer.trim_end_matches('/').to_owned();
+        if !(self.database_url.starts_with("sqlite:")
+            || self.database_url.starts_with("postgres://")
+            || self.database_url.starts_with("postgresql://"))
+        {
+            return Err(invalid(
+                "database_url",
+                format!(
+                    "must start with sqlite: or postgres://, got {:?}",
+                    self.database_url
+                ),
+            ));
+        }
+        if self.tokens.authorization_code > Duration::from_secs(60)
+            || self.tokens.authorization_code.is_zero()
+        {
+            return Err(invalid(
+                "tokens.authorization_code",
+                "must be between 1s and 60s".into(),
+            ));
+        }
+        for (key, value) in [
+            ("tokens.access_token", self.tokens.access_token),
+            ("tokens.id_token", self.tokens.id_token),
+            ("tokens.refresh_token", self.tokens.refresh_token),
+            ("session.lifetime", self.session.lifetime),
+            ("session.idle_timeout", self.session.idle_timeout),
+            ("session.login_timeout", self.session.login_timeout),
+        ] {
+            if value < Duration::from_secs(1) {
+                return Err(invalid(key, "must be at least 1s".into()));
+            }
+        }
+        if argon2::Params::new(
+            self.argon2.memory_kib,
+            self.argon2.iterations,
+            self.argon2.parallelism,
+            None,
+        )
+        .is_err()
+        {
+            return Err(invalid(
+                "argon2",
+                "memory_kib, iterations and parallelism are out of range".into(),
+            ));
+        }
+        if self.theme.is_empty() || self.theme.contains(['/', '\\', '.']) {
+            return Err(invalid(
+                "theme",
+                format!("not a theme name: {:?}", self.theme),
+            ));
+        }
+        Ok(self)
+    }
+
+    /// Whether cookies must be `Secure` (and may use the `__Host-` prefix).
+    pub fn is_https(&self) -> bool {
+        self.issuer.starts_with("https://")
+    }
+
+    /// The issuer's host, for messages and (later) the WebAuthn relying-party id.
+    pub fn issuer_url(&self) -> url::Url {
+        url::Url::parse(&self.issuer).expect("validated in Config::load")
+    }
+}
+
+fn is_loopback_host(url: &url::Url) -> bool {
+    match url.host() {
+        Some(url::Host::Domain(d)) => d == "localhost",
+        Some(url::Host::Ipv4(ip)) => ip.is_loopback(),
+        Some(url::Host::Ipv6(ip)) => ip.is_loopback(),
+        None => false,
+    }
+}
+
+/// A public helper for redirect-URI validation, which shares the loopback rule.
+pub(crate) fn url_is_loopback(url: &url::Url) -> bool {
+    is_loopback_host(url)
+}

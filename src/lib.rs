@@ -1,0 +1,36 @@
+//! idp: a passkey-first OpenID Connect identity provider.
+//!
+//! Layers, outside in (dependencies point inward only):
+//! - [`web`]: HTTP plumbing (router, sessions, templates, CSRF, error pages);
+//! - [`oidc`] (protocol endpoints) and [`login`] (hosted sign-in pages and the login state
+//!   machine), [`admin`] (operations behind the CLI);
+//! - [`crypto`], [`model`]: keys, secrets, passwords, domain types;
+//! - [`store`]: all SQL, over the `entity` crate.
+
+pub mod admin;
+pub mod app;
+pub mod cli;
+pub mod config;
+pub mod crypto;
+pub mod login;
+pub mod model;
+pub mod oidc;
+pub mod routes;
+pub mod store;
+pub mod web;
+
+/// Logs to standard error; `RUST_LOG` overrides the default level (info for the server,
+/// warnings only for one-shot commands).
+pub fn init_tracing(server: bool) {
+    let default = if server {
+        "info,sqlx=warn,sea_orm=warn"
+    } else {
+        "warn"
+    };
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default));
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .try_init();
+}

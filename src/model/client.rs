@@ -1,0 +1,205 @@
+//! OAuth clients and their redirect URIs.
+
+use serde::Serialize;
+use url::Url;
+
+use crate::crypto::keys::SigningAlg;
+
+/// RFC 6749 §2.1 client types.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ClientType {
+    Confidential,
+    Public,
+}
+
+/// How a client authenticates at the token endpoint (RFC 7591 §2 `token_endpoint_auth_method`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub enum TokenEndpointAuthMethod {
+    #[serde(rename = "client_secret_basic")]
+    ClientSecretBasic,
+    #[serde(rename = "client_secret_post")]
+    ClientSecretPost,
+    #[serde(rename = "none")]
+    None,
+}
+
+impl TokenEndpointAuthMethod {
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            Self::ClientSecretBasic => "client_secret_basic",
+            Self::ClientSecretPost => "client_secret_post",
+            Self::None => "none",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Self> {
+        match s {
+            "client_secret_basic" => Some(Self::ClientSecretBasic),
+            "client_secret_post" => Some(Self::ClientSecretPost),
+            "none" => Some(Self::None),
+            _ => None,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Client {
+    pub client_id: String,
+    pub name: String,
+    pub client_type: ClientType,
+    pub token_endpoint_auth_method: TokenEndpointAuthMethod,
+    #[serde(serialize_with = "serialize_alg")]
+    pub id_token_signed_response_alg: SigningAlg,
+    pub redirect_uris: Vec<String>,
+    #[serde(skip)]
+    pub secret_hash: Option<String>,
+    pub created_at: i64,
+}
+
+fn serialize_alg<S: serde::Serializer>(alg: &SigningAlg, s: S) -> Result<S::Ok, S::Error> {
+    s.serialize_str(alg.as_str())
+}
+
+/// A redirect URI that matched one the client registered. Only [`Client::verify_redirect_uri`]
+/// makes one, so error redirects can only go to registered URIs.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct VerifiedRedirectUri(String);
+
+impl VerifiedRedirectUri {
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl Client {
+    /// Matches `uri` against the registered redirect URIs by exact string comparison
+    /// (RFC 9700 §4.1.3). The one exception is RFC 8252 §7.3: for public (native) clients, a
+    /// loopback IP redirect URI matches on any port, since the app picks its port at run time.
+    pub fn verify_redirect_uri(&self, uri: &str) -> Option<VerifiedRedirectUri> {
+        if self.redirect_uris.iter().any(|r| r == uri) {
+            return Some(VerifiedRedirectUri(uri.to_owned()));
+        }
+        if self.client_type == ClientType::Public {
+            let requested = Url::parse(uri).ok()?;
+            if requested.scheme() == "http" && is_loopback_ip(&requested) {
+                let matches = self.redirect_uris.iter().any(|registered| {
+                    Url::parse(registered).is_ok_and(|mut r| {
+                        is_loopback_ip(&r)
+                            && r.set_port(requested.port()).is_ok()
+                            && r.as_str() == requested.as_str()
+                    })
+                });
+                if matches {
+                    return Some(VerifiedRedirectUri(uri.to_owned()));
+                }
+            }
+        }
+        None
+    }
+}
+
+fn is_loopback_ip(url: &Url) -> bool {
+    match url.host() {
+        Some(url::Host::Ipv4(ip)) => ip.is_loopback(),
+        Some(url::Host::Ipv6(ip)) => ip.is_loopback(),
+        _ => false,
+    }
+}
+
+/// Checks a redirect URI a client wants to register:
+/// - an absolute URI without a fragment (RFC 6749 §3.1.2);
+/// - `https`, or `http` on a loopback host (RFC 8252 §7.3), or a private-use scheme in
+///   reverse-domain form such as `com.example.app:/cb` (RFC 8252 §7.1);
+/// - never a scheme a browser would execute (`javascript:`, `data:`, ...).
+pub fn validate_redirect_uri(uri: &str) -> Result<(), String> {
+    let url = Url::parse(uri).map_err(|e| format!("redirect URI {uri:?} is not a URL: {e}"))?;
+    if url.fragment().is_some() {
+        return Err(format!(
+            "redirect URI {uri:?} must not contain a fragment (RFC 6749 §3.1.2)"
+        ));
+    }
+    if url.as_str() != uri && url.as_str() != format!("{uri}/") {
+        // The comparison at /authorize is by exact string; registering a form the URL
+        // parser rewrites would never match what the client sends.
+        return Err(format!(
+            "redirect URI {uri:?} is not in normalized form (did you mean {:?}?)",
+            url.as_str()
+        ));
+    }
+    match url.scheme() {
+        "https" if url.host().is_some() => Ok(()),
+        "http" if crate::config::url_is_loopback(&url) => Ok(()),
+        "http" => Err(format!(
+            "redirect URI {uri:?} must use https (http is allowed only for localhost, 127.0.0.1 and [::1])"
+        )),
+        scheme if scheme.contains('.') => Ok(()),
+        _ => Err(format!(
+            "redirect URI {uri:?} must use https, http on a loopback host, or a private-use scheme such as com.example.app:/callback"
+        )),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn client(kind: ClientType, uris: &[&str]) -> Client {
+        Client {
+            client_id: "c".into(),
+            name: "n".into(),
+            client_type: kind,
+            token_endpoint_auth_method: TokenEndpointAuthMethod::None,
+            id_token_signed_response_alg: SigningAlg::Es256,
+            redirect_uris: uris.iter().map(|s| s.to_string()).collect(),
+            secret_hash: None,
+            created_at: 0,
+        }
+    }
+
+    #[test]
+    fn redirect_uris_match_exactly() {
+        let c = client(ClientType::Confidential, &["https://app.example/cb"]);
+        assert!(c.verify_redirect_uri("https://app.example/cb").is_some());
+        assert!(c.verify_redirect_uri("https://app.example/cb/").is_none());
+        assert!(
+            c.verify_redirect_uri("https://app.example/cb?x=1")
+                .is_none()
+        );
+        assert!(c.verify_redirect_uri("https://APP.example/cb").is_none());
+    }
+
+    #[test]
+    fn native_loopback_redirects_match_any_port() {
+        let public = client(ClientType::Public, &["http://127.0.0.1/cb"]);
+        assert!(
+            public
+                .verify_redirect_uri("http://127.0.0.1:51004/cb")
+                .is_some()
+        );
+        assert!(
+            public
+                .verify_redirect_uri("http://127.0.0.1:51004/other")
+                .is_none()
+        );
+        let confidential = client(ClientType::Confidential, &["http://127.0.0.1/cb"]);
+        assert!(
+            confidential
+                .verify_redirect_uri("http://127.0.0.1:51004/cb")
+                .is_none()
+        );
+    }
+
+    #[test]
+    fn validates_registered_redirect_uris() {
+        assert!(validate_redirect_uri("https://app.example/cb").is_ok());
+        assert!(validate_redirect_uri("http://localhost:3000/cb").is_ok());
+        assert!(validate_redirect_uri("http://127.0.0.1/cb").is_ok());
+        assert!(validate_redirect_uri("com.example.app:/oauth").is_ok());
+        assert!(validate_redirect_uri("http://app.example/cb").is_err());
+        assert!(validate_redirect_uri("https://app.example/cb#x").is_err());
+        assert!(validate_redirect_uri("javascript:alert(1)").is_err());
+        assert!(validate_redirect_uri("not a uri").is_err());
+        assert!(validate_redirect_uri("/relative").is_err());
+    }
+}

@@ -1,0 +1,167 @@
+//! Authorization endpoint (RFC 6749 §3.1, §4.1.1; OIDC Core §3.1.2): GET and POST (OIDC Core
+//! §3.1.2.1 requires both). A valid request either reuses the browser's sign-in or starts a
+//! login transaction and sends the user to the sign-in page.
+
+use axum::{
+    body::Bytes,
+    extract::{RawQuery, State},
+    http::StatusCode,
+    response::{IntoResponse, Redirect, Response},
+};
+use sea_orm::ConnectionTrait;
+use tower_sessions::Session;
+
+use super::{
+    authorize_request::{self, AuthorizationRequest},
+    error::{AuthorizeError, ErrorCode, OAuthError},
+    response,
+};
+use crate::{
+    app::AppState,
+    crypto::random,
+    login::{
+        assurance::Authentication,
+        flow::{self, Decision, LoginTransaction},
+        session,
+    },
+    model::now,
+    store::{self, tokens::CodeRecord},
+};
+
+pub async fn get_authorize(
+    State(state): State<AppState>,
+    session: Session,
+    RawQuery(query): RawQuery,
+) -> Response {
+    authorize(&state, &session, query.unwrap_or_default().as_bytes()).await
+}
+
+pub async fn post_authorize(
+    State(state): State<AppState>,
+    session: Session,
+    body: Bytes,
+) -> Response {
+    authorize(&state, &session, &body).await
+}
+
+async fn authorize(state: &AppState, session: &Session, raw: &[u8]) -> Response {
+    match try_authorize(state, session, raw).await {
+        Ok(response) => response,
+        Err(AuthorizeError::Render(error)) => {
+            let status = if error.code == ErrorCode::ServerError {
+                StatusCode::INTERNAL_SERVER_ERROR
+            } else {
+                StatusCode::BAD_REQUEST
+            };
+            state.templates.error_page(
+                status,
+                "This sign-in request is not valid",
+                &format!(
+                    "The application sent an invalid request ({}: {}). Please contact the application's owner.",
+                    error.code.as_str(),
+                    error.description
+                ),
+            )
+        }
+        Err(AuthorizeError::Redirect {
+            to,
+            state: st,
+            error,
+        }) => response::error(&to, &error, st.as_deref(), &state.config.issuer),
+    }
+}
+
+fn internal(e: impl Into<anyhow::Error>) -> OAuthError {
+    tracing::error!(
+        error = format!("{:#}", e.into()),
+        "authorization request failed"
+    );
+    OAuthError::server_error()
+}
+
+async fn try_authorize(
+    state: &AppState,
+    session: &Session,
+    raw: &[u8],
+) -> Result<Response, AuthorizeError> {
+    let params: Vec<(String, String)> = serde_urlencoded::from_bytes(raw).map_err(|_| {
+        AuthorizeError::Render(OAuthError::invalid_request(
+            "the request is not form-encoded",
+        ))
+    })?;
+    let (client, request) = authorize_request::parse(&params, |client_id| async move {
+        store::clients::get(&state.db, &client_id)
+            .await
+            .map_err(|e| AuthorizeError::Render(internal(e)))
+    })
+    .await?;
+    let to = request
+        .verified_redirect_uri(&client)
+        .expect("parse returned a registered redirect URI");
+    let fail = |error: OAuthError| AuthorizeError::Redirect {
+        to: to.clone(),
+        state: request.state.clone(),
+        error,
+    };
+
+    let now = now();
+    let current = session::current(state, session)
+        .await
+        .map_err(|e| fail(internal(e)))?;
+    let (sid, auth) = match current {
+        Some((sid, auth)) => (Some(sid), Some(auth)),
+        None => (None, None),
+    };
+    match flow::decide(&request, auth, now) {
+        Decision::UseSession(auth) => {
+            let code = issue_code(&state.db, state, &request, &auth, sid)
+                .await
+                .map_err(|e| fail(internal(e)))?;
+            Ok(response::code(
+                &to,
+                &code,
+                request.state.as_deref(),
+                &state.config.issuer,
+            ))
+        }
+        Decision::LoginRequired => Err(fail(OAuthError::new(
+            ErrorCode::LoginRequired,
+            "the user must sign in",
+        ))),
+        Decision::SignIn => {
+            let binding = session::browser_binding(session)
+                .await
+                .map_err(|e| fail(internal(e)))?;
+            let ttl = state.config.session.login_timeout.as_secs() as i64;
+            let tx = LoginTransaction::start(request.clone(), binding, now, ttl);
+            store::transactions::insert(&state.db, &tx)
+                .await
+                .map_err(|e| fail(internal(e)))?;
+            Ok(Redirect::to(&tx.next_url()).into_response())
+        }
+    }
+}
+
+/// Stores a new single-use authorization code for `request` and returns it.
+pub async fn issue_code(
+    db: &impl ConnectionTrait,
+    state: &AppState,
+    request: &AuthorizationRequest,
+    authentication: &Authentication,
+    user_session_id: Option<String>,
+) -> anyhow::Result<String> {
+    let code = random::secret();
+    let now = now();
+    let record = CodeRecord {
+        client_id: request.client_id.clone(),
+        user_session_id,
+        redirect_uri: request.redirect_uri.clone(),
+        scope: request.scope.clone(),
+        nonce: request.nonce.clone(),
+        code_challenge: request.code_challenge.clone(),
+        authentication: authentication.clone(),
+        expires_at: now + state.config.tokens.authorization_code.as_secs() as i64,
+    };
+    store::tokens::insert_code(db, &random::digest(&code), &record, now).await?;
+    Ok(code)
+}

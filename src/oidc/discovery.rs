@@ -1,0 +1,81 @@
+//! OpenID Provider metadata (OIDC Discovery 1.0 §3, RFC 8414 §2) and the JWK Set. Both list
+//! only what this server actually does.
+
+use axum::{
+    Json,
+    extract::State,
+    http::header,
+    response::{IntoResponse, Response},
+};
+use serde_json::json;
+
+use super::authorize_request::PROMPT_VALUES_SUPPORTED;
+use crate::{app::AppState, crypto::keys::SigningAlg, login::assurance::acr, model::scope, routes};
+
+/// Claims the userinfo endpoint can release (OIDC Core §5.1), plus the ID token's own.
+const CLAIMS_SUPPORTED: &[&str] = &[
+    "sub",
+    "iss",
+    "aud",
+    "exp",
+    "iat",
+    "auth_time",
+    "nonce",
+    "acr",
+    "amr",
+    "sid",
+    "at_hash",
+    "name",
+    "preferred_username",
+    "updated_at",
+    "email",
+    "email_verified",
+];
+
+pub fn document(state: &AppState) -> serde_json::Value {
+    let issuer = &state.config.issuer;
+    let url = |path: &str| format!("{issuer}{path}");
+    let algs: Vec<&str> = SigningAlg::ALL.iter().map(|a| a.as_str()).collect();
+    json!({
+        "issuer": issuer,
+        "authorization_endpoint": url(routes::AUTHORIZE),
+        "token_endpoint": url(routes::TOKEN),
+        "userinfo_endpoint": url(routes::USERINFO),
+        "jwks_uri": url(routes::JWKS),
+        "scopes_supported": scope::SUPPORTED,
+        "response_types_supported": ["code"],
+        "response_modes_supported": ["query"],
+        "grant_types_supported": ["authorization_code", "refresh_token"],
+        "subject_types_supported": ["public"],
+        "id_token_signing_alg_values_supported": algs,
+        "token_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post", "none"],
+        "code_challenge_methods_supported": ["S256"],
+        "claims_supported": CLAIMS_SUPPORTED,
+        "acr_values_supported": acr::SUPPORTED,
+        "prompt_values_supported": PROMPT_VALUES_SUPPORTED,
+        "claims_parameter_supported": false,
+        "request_parameter_supported": false,
+        // Discovery §3: this one defaults to true, so it must be stated.
+        "request_uri_parameter_supported": false,
+        "authorization_response_iss_parameter_supported": true,
+    })
+}
+
+pub async fn get_discovery(State(state): State<AppState>) -> Response {
+    (
+        [(header::CACHE_CONTROL, "public, max-age=300")],
+        Json(document(&state)),
+    )
+        .into_response()
+}
+
+pub async fn get_jwks(State(state): State<AppState>) -> Response {
+    (
+        [
+            (header::CACHE_CONTROL, "public, max-age=300"),
+            (header::CONTENT_TYPE, "application/jwk-set+json"),
+        ],
+        state.keys.jwks().to_string(),
+    )
+        .into_response()
+}

@@ -1,0 +1,31 @@
+//! The OpenID Connect / OAuth 2.0 protocol endpoints: JSON and redirects, no HTML of its own.
+
+pub mod authorize;
+pub mod authorize_request;
+pub mod client_auth;
+pub mod discovery;
+pub mod error;
+pub mod pkce;
+pub mod response;
+pub mod token;
+pub mod tokens;
+pub mod userinfo;
+
+use axum::{Router, routing::get};
+
+use crate::{app::AppState, routes};
+
+pub fn routes() -> Router<AppState> {
+    Router::new()
+        .route(routes::DISCOVERY, get(discovery::get_discovery))
+        .route(routes::JWKS, get(discovery::get_jwks))
+        .route(
+            routes::AUTHORIZE,
+            get(authorize::get_authorize).post(authorize::post_authorize),
+        )
+        .route(routes::TOKEN, axum::routing::post(token::post_token))
+        .route(
+            routes::USERINFO,
+            get(userinfo::get_userinfo).post(userinfo::post_userinfo),
+        )
+}

@@ -1,0 +1,279 @@
+//! Token endpoint (RFC 6749 §3.2): the `authorization_code` grant (§4.1.3, OIDC Core §3.1.3)
+//! and the `refresh_token` grant (§6) with rotation. Responses are JSON, never cached.
+
+use axum::{
+    Json,
+    body::Bytes,
+    extract::State,
+    http::{HeaderMap, HeaderValue, header},
+    response::{IntoResponse, Response},
+};
+use sea_orm::TransactionTrait;
+
+use super::{
+    client_auth,
+    error::{ErrorCode, JsonError, OAuthError},
+    pkce,
+    tokens::{self, TokenResponse},
+};
+use crate::{
+    app::AppState,
+    crypto::random,
+    model::{client::Client, now, scope::Scopes},
+    store::{
+        self,
+        tokens::{CodeLookup, Grant, RefreshLookup},
+    },
+};
+
+fn internal(e: impl Into<anyhow::Error>) -> OAuthError {
+    tracing::error!(error = format!("{:#}", e.into()), "token request failed");
+    OAuthError::server_error()
+}
+
+pub async fn post_token(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    match token(&state, &headers, &body).await {
+        Ok(tokens) => {
+            let mut response = Json(tokens).into_response();
+            let h = response.headers_mut();
+            h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+            h.insert(header::PRAGMA, HeaderValue::from_static("no-cache"));
+            response
+        }
+        Err(error) => JsonError(error).into_response(),
+    }
+}
+
+async fn token(
+    state: &AppState,
+    headers: &HeaderMap,
+    body: &[u8],
+) -> Result<TokenResponse, OAuthError> {
+    let is_form = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.split(';').next())
+        .is_some_and(|v| {
+            v.trim()
+                .eq_ignore_ascii_case("application/x-www-form-urlencoded")
+        });
+    if !is_form {
+        return Err(OAuthError::invalid_request(
+            "the request body must be application/x-www-form-urlencoded",
+        ));
+    }
+    let params: Vec<(String, String)> = serde_urlencoded::from_bytes(body)
+        .map_err(|_| OAuthError::invalid_request("the request body is not form-encoded"))?;
+    // RFC 6749 §3.2: parameters MUST NOT be included more than once.
+    for (i, (name, _)) in params.iter().enumerate() {
+        if params[..i].iter().any(|(other, _)| other == name) {
+            return Err(OAuthError::invalid_request(format!(
+                "the {name} parameter appears more than once"
+            )));
+        }
+    }
+    // Empty values count as absent (RFC 6749 §3.1).
+    let get = |name: &str| {
+        params
+            .iter()
+            .find(|(k, v)| k == name && !v.is_empty())
+            .map(|(_, v)| v.clone())
+    };
+
+    let client = client_auth::authenticate(state, headers, get).await?;
+    match get("grant_type").as_deref() {
+        None => Err(OAuthError::invalid_request(
+            "the grant_type parameter is missing",
+        )),
+        Some("authorization_code") => authorization_code(state, &client, &get).await,
+        Some("refresh_token") => refresh_token(state, &client, &get).await,
+        Some(_) => Err(OAuthError::new(
+            ErrorCode::UnsupportedGrantType,
+            "supported grant types are authorization_code and refresh_token",
+        )),
+    }
+}
+
+/// RFC 6749 §4.1.3 with PKCE (RFC 7636 §4.6).
+async fn authorization_code(
+    state: &AppState,
+    client: &Client,
+    get: &impl Fn(&str) -> Option<String>,
+) -> Result<TokenResponse, OAuthError> {
+    let code =
+        get("code").ok_or_else(|| OAuthError::invalid_request("the code parameter is missing"))?;
+    let redirect_uri = get("redirect_uri")
+        .ok_or_else(|| OAuthError::invalid_request("the redirect_uri parameter is missing"))?;
+    let code_hash = random::digest(&code);
+    let now = now();
+
+    let record = match store::tokens::find_code(&state.db, &code_hash)
+        .await
+        .map_err(internal)?
+    {
+        CodeLookup::NotFound => {
+            return Err(OAuthError::invalid_grant(
+                "the authorization code is invalid",
+            ));
+        }
+        CodeLookup::AlreadyUsed { grant_id } => {
+            // RFC 6749 §4.1.2: a code used twice revokes the tokens issued from it.
+            if let Some(grant_id) = grant_id {
+                store::tokens::revoke_grant(&state.db, &grant_id, now)
+                    .await
+                    .map_err(internal)?;
+                tracing::warn!(grant = %grant_id, client = %client.client_id,
+                    "authorization code replayed; revoked the tokens issued from it");
+            }
+            return Err(OAuthError::invalid_grant(
+                "the authorization code was already used",
+            ));
+        }
+        CodeLookup::Found(record) => record,
+    };
+    if record.client_id != client.client_id {
+        return Err(OAuthError::invalid_grant(
+            "the authorization code was issued to another client",
+        ));
+    }
+    if record.expires_at <= now {
+        return Err(OAuthError::invalid_grant(
+            "the authorization code has expired",
+        ));
+    }
+    if record.redirect_uri != redirect_uri {
+        return Err(OAuthError::invalid_grant(
+            "redirect_uri does not match the authorization request",
+        ));
+    }
+    match (&record.code_challenge, get("code_verifier")) {
+        (Some(challenge), Some(verifier)) if pkce::verify_s256(&verifier, challenge) => {}
+        (Some(_), Some(_)) => return Err(OAuthError::invalid_grant("PKCE verification failed")),
+        (Some(_), None) => return Err(OAuthError::invalid_grant("code_verifier is required")),
+        // RFC 9700 §2.1.1: a verifier for a code issued without a challenge is a downgrade.
+        (None, Some(_)) => {
+            return Err(OAuthError::invalid_grant(
+                "code_verifier was sent but the authorization request had no code_challenge",
+            ));
+        }
+        (None, None) => {}
+    }
+    ensure_user_enabled(state, &record.authentication.user_id).await?;
+
+    let grant = Grant {
+        id: random::id(),
+        client_id: client.client_id.clone(),
+        user_session_id: record.user_session_id.clone(),
+        scope: record.scope.clone(),
+        nonce: record.nonce.clone(),
+        authentication: record.authentication.clone(),
+        expires_at: now + state.config.tokens.refresh_token.as_secs() as i64,
+    };
+    let txn = state.db.begin().await.map_err(internal)?;
+    if !store::tokens::consume_code(&txn, &code_hash, &grant.id, now)
+        .await
+        .map_err(internal)?
+    {
+        return Err(OAuthError::invalid_grant(
+            "the authorization code was already used",
+        ));
+    }
+    store::tokens::insert_grant(&txn, &grant, now)
+        .await
+        .map_err(internal)?;
+    let response = tokens::issue(
+        &txn,
+        state,
+        client,
+        &grant,
+        &grant.scope,
+        grant.nonce.as_deref(),
+    )
+    .await
+    .map_err(internal)?;
+    txn.commit().await.map_err(internal)?;
+    Ok(response)
+}
+
+/// RFC 6749 §6, with rotation: every use returns a new refresh token and retires the old one.
+/// Presenting a retired token again means it leaked, so the whole grant is revoked.
+async fn refresh_token(
+    state: &AppState,
+    client: &Client,
+    get: &impl Fn(&str) -> Option<String>,
+) -> Result<TokenResponse, OAuthError> {
+    let token = get("refresh_token")
+        .ok_or_else(|| OAuthError::invalid_request("the refresh_token parameter is missing"))?;
+    let token_hash = random::digest(&token);
+    let now = now();
+    let invalid = || OAuthError::invalid_grant("the refresh token is invalid or expired");
+
+    let grant_id = match store::tokens::find_refresh_token(&state.db, &token_hash, now)
+        .await
+        .map_err(internal)?
+    {
+        RefreshLookup::NotFound | RefreshLookup::Expired => return Err(invalid()),
+        RefreshLookup::Used { grant_id } => {
+            store::tokens::revoke_grant(&state.db, &grant_id, now)
+                .await
+                .map_err(internal)?;
+            tracing::warn!(grant = %grant_id, client = %client.client_id,
+                "a rotated refresh token was presented again; revoked its grant");
+            return Err(invalid());
+        }
+        RefreshLookup::Found { grant_id } => grant_id,
+    };
+    let grant = store::tokens::active_grant(&state.db, &grant_id, now)
+        .await
+        .map_err(internal)?
+        .ok_or_else(invalid)?;
+    if grant.client_id != client.client_id {
+        return Err(invalid());
+    }
+    // RFC 6749 §6: a narrower scope may be asked for, never a wider one.
+    let scope = match get("scope") {
+        None => grant.scope.clone(),
+        Some(raw) => {
+            let granted = Scopes::parse(&grant.scope).unwrap_or_default();
+            let asked = Scopes::parse(&raw).filter(|s| !s.is_empty() && s.is_subset_of(&granted));
+            asked
+                .ok_or_else(|| {
+                    OAuthError::new(
+                        ErrorCode::InvalidScope,
+                        "the scope exceeds what was granted",
+                    )
+                })?
+                .to_string()
+        }
+    };
+    ensure_user_enabled(state, &grant.authentication.user_id).await?;
+
+    let txn = state.db.begin().await.map_err(internal)?;
+    if !store::tokens::consume_refresh_token(&txn, &token_hash, now)
+        .await
+        .map_err(internal)?
+    {
+        return Err(invalid());
+    }
+    let response = tokens::issue(&txn, state, client, &grant, &scope, None)
+        .await
+        .map_err(internal)?;
+    txn.commit().await.map_err(internal)?;
+    Ok(response)
+}
+
+async fn ensure_user_enabled(state: &AppState, user_id: &str) -> Result<(), OAuthError> {
+    match store::users::find_by_id(&state.db, user_id)
+        .await
+        .map_err(internal)?
+    {
+        Some(user) if !user.disabled => Ok(()),
+        _ => Err(OAuthError::invalid_grant(
+            "the user is disabled or no longer exists",
+        )),
+    }
+}

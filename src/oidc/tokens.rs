@@ -1,0 +1,157 @@
+//! Minting tokens for a grant: the ID token (OIDC Core §2), a JWT access token (RFC 9068)
+//! recorded by its `jti`, and an opaque refresh token stored as a digest.
+
+use base64::{Engine, engine::general_purpose::URL_SAFE_NO_PAD};
+use sea_orm::ConnectionTrait;
+use serde::Serialize;
+use serde_json::{Map, Value, json};
+use sha2::{Digest, Sha256};
+
+use crate::{
+    app::AppState,
+    crypto::{keys::SigningAlg, random},
+    model::{
+        client::Client,
+        scope::{self, Scopes},
+    },
+    routes,
+    store::{
+        self,
+        tokens::{AccessTokenRecord, Grant},
+    },
+};
+
+/// RFC 9068 §2.1: the `typ` of a JWT access token.
+pub const ACCESS_TOKEN_TYP: &str = "at+jwt";
+
+/// The token endpoint's success response (RFC 6749 §5.1, OIDC Core §3.1.3.3).
+#[derive(Debug, Serialize)]
+pub struct TokenResponse {
+    pub access_token: String,
+    pub token_type: &'static str,
+    pub expires_in: u64,
+    pub scope: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub refresh_token: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub id_token: Option<String>,
+}
+
+/// The audience of our access tokens. RFC 9068 §3: without a `resource` parameter the server
+/// uses a default resource indicator; ours is the userinfo endpoint, the one resource we serve.
+pub fn access_token_audience(state: &AppState) -> String {
+    format!("{}{}", state.config.issuer, routes::USERINFO)
+}
+
+/// Issues the tokens of `grant` for `scope` (the grant's, or a narrower one on refresh).
+/// `nonce` is set only on the code exchange: OIDC Core §12.2 says a refreshed ID token should
+/// not carry one.
+pub async fn issue(
+    db: &impl ConnectionTrait,
+    state: &AppState,
+    client: &Client,
+    grant: &Grant,
+    scope: &str,
+    nonce: Option<&str>,
+) -> anyhow::Result<TokenResponse> {
+    let now = crate::model::now();
+    let auth = &grant.authentication;
+    let lifetime = state.config.tokens.access_token.as_secs();
+    let jti = random::id();
+    let record = AccessTokenRecord {
+        jti: jti.clone(),
+        grant_id: Some(grant.id.clone()),
+        client_id: client.client_id.clone(),
+        user_id: Some(auth.user_id.clone()),
+        scope: scope.to_owned(),
+        expires_at: now + lifetime as i64,
+    };
+    store::tokens::insert_access_token(db, &record, now).await?;
+    let access_token = state.keys.sign(
+        SigningAlg::Rs256,
+        ACCESS_TOKEN_TYP,
+        to_map(json!({
+            "iss": state.config.issuer,
+            "sub": auth.user_id,
+            "aud": access_token_audience(state),
+            "client_id": client.client_id,
+            "iat": now,
+            "exp": record.expires_at,
+            "jti": jti,
+            "scope": scope,
+            "auth_time": auth.auth_time,
+            "acr": auth.acr(),
+            "amr": auth.amr(),
+        })),
+    )?;
+
+    let scopes = Scopes::parse(scope).unwrap_or_default();
+    let id_token = if scopes.contains(scope::OPENID) {
+        let mut claims = to_map(json!({
+            "iss": state.config.issuer,
+            "sub": auth.user_id,
+            "aud": client.client_id,
+            "iat": now,
+            "exp": now + state.config.tokens.id_token.as_secs() as i64,
+            "auth_time": auth.auth_time,
+            "acr": auth.acr(),
+            "amr": auth.amr(),
+            "at_hash": at_hash(&access_token),
+        }));
+        if let Some(nonce) = nonce {
+            claims.insert("nonce".into(), nonce.into());
+        }
+        if let Some(sid) = &grant.user_session_id {
+            claims.insert("sid".into(), sid.clone().into());
+        }
+        Some(
+            state
+                .keys
+                .sign(client.id_token_signed_response_alg, "JWT", claims)?,
+        )
+    } else {
+        None
+    };
+
+    // Refresh tokens only for offline access (OIDC Core §11), and never past the grant's
+    // absolute lifetime.
+    // The grant's scope decides, not a narrower one asked for on refresh (RFC 6749 §6).
+    let grant_scopes = Scopes::parse(&grant.scope).unwrap_or_default();
+    let refresh_token = if grant_scopes.contains(scope::OFFLINE_ACCESS) {
+        let token = random::secret();
+        store::tokens::insert_refresh_token(
+            db,
+            &random::digest(&token),
+            &grant.id,
+            now,
+            grant.expires_at,
+        )
+        .await?;
+        Some(token)
+    } else {
+        None
+    };
+
+    Ok(TokenResponse {
+        access_token,
+        token_type: "Bearer",
+        expires_in: lifetime,
+        scope: scope.to_owned(),
+        refresh_token,
+        id_token,
+    })
+}
+
+/// OIDC Core §3.1.3.6: the base64url left half of the access token's SHA-256 (both our
+/// algorithms use SHA-256).
+fn at_hash(access_token: &str) -> String {
+    let digest = Sha256::digest(access_token.as_bytes());
+    URL_SAFE_NO_PAD.encode(&digest[..16])
+}
+
+fn to_map(value: Value) -> Map<String, Value> {
+    match value {
+        Value::Object(map) => map,
+        _ => unreachable!("claims are built as JSON objects"),
+    }
+}

@@ -1,0 +1,152 @@
+//! UserInfo endpoint (OIDC Core §5.3): GET or POST with a bearer access token (RFC 6750 §2.1
+//! header, or §2.2 form body on POST), answering the claims the token's scopes release
+//! (OIDC Core §5.4).
+
+use axum::{
+    Json,
+    body::Bytes,
+    extract::State,
+    http::{HeaderMap, HeaderValue, header},
+    response::{IntoResponse, Response},
+};
+use serde_json::{Map, Value, json};
+
+use super::{
+    error::{ErrorCode, JsonError, OAuthError, missing_bearer_token},
+    tokens::{ACCESS_TOKEN_TYP, access_token_audience},
+};
+use crate::{
+    app::AppState,
+    model::{
+        now,
+        scope::{self, Scopes},
+    },
+    store,
+};
+
+pub async fn get_userinfo(State(state): State<AppState>, headers: HeaderMap) -> Response {
+    userinfo(&state, &headers, None).await
+}
+
+pub async fn post_userinfo(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    let is_form = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.starts_with("application/x-www-form-urlencoded"));
+    let form_token = if is_form {
+        serde_urlencoded::from_bytes::<Vec<(String, String)>>(&body)
+            .ok()
+            .and_then(|p| {
+                p.into_iter()
+                    .find(|(k, _)| k == "access_token")
+                    .map(|(_, v)| v)
+            })
+    } else {
+        None
+    };
+    userinfo(&state, &headers, form_token).await
+}
+
+fn invalid_token(description: &'static str) -> OAuthError {
+    OAuthError::new(ErrorCode::InvalidToken, description)
+}
+
+async fn userinfo(state: &AppState, headers: &HeaderMap, form_token: Option<String>) -> Response {
+    let header_token = headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.split_once(' '))
+        .filter(|(scheme, _)| scheme.eq_ignore_ascii_case("bearer"))
+        .map(|(_, token)| token.trim().to_owned());
+    let token = match (header_token, form_token) {
+        (Some(_), Some(_)) => {
+            // RFC 6750 §2: a client MUST NOT use more than one method.
+            return JsonError(OAuthError::invalid_request(
+                "send the access token in one place only",
+            ))
+            .into_response();
+        }
+        (Some(t), None) | (None, Some(t)) => t,
+        (None, None) => return missing_bearer_token(),
+    };
+    match claims(state, &token).await {
+        Ok(claims) => {
+            let mut response = Json(claims).into_response();
+            response
+                .headers_mut()
+                .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+            response
+        }
+        Err(error) => JsonError(error).into_response(),
+    }
+}
+
+async fn claims(state: &AppState, token: &str) -> Result<Map<String, Value>, OAuthError> {
+    let now = now();
+    let (typ, claims) = state
+        .keys
+        .verify(token)
+        .map_err(|_| invalid_token("the access token is invalid"))?;
+    let str_claim = |name: &str| claims.get(name).and_then(Value::as_str);
+    let valid = typ.as_deref() == Some(ACCESS_TOKEN_TYP)
+        && str_claim("iss") == Some(state.config.issuer.as_str())
+        && str_claim("aud") == Some(access_token_audience(state).as_str())
+        && claims
+            .get("exp")
+            .and_then(Value::as_i64)
+            .is_some_and(|exp| exp > now);
+    if !valid {
+        return Err(invalid_token("the access token is invalid or expired"));
+    }
+    let jti = str_claim("jti").ok_or_else(|| invalid_token("the access token is invalid"))?;
+    let internal = |e: sea_orm::DbErr| {
+        tracing::error!(error = %e, "userinfo lookup failed");
+        OAuthError::server_error()
+    };
+    // The signature proves we issued it; the record says it is not revoked.
+    let record = store::tokens::active_access_token(&state.db, jti, now)
+        .await
+        .map_err(internal)?
+        .ok_or_else(|| invalid_token("the access token is invalid or expired"))?;
+    if let Some(grant_id) = &record.grant_id {
+        store::tokens::active_grant(&state.db, grant_id, now)
+            .await
+            .map_err(internal)?
+            .ok_or_else(|| invalid_token("the access token was revoked"))?;
+    }
+    let scopes = Scopes::parse(&record.scope).unwrap_or_default();
+    if !scopes.contains(scope::OPENID) {
+        return Err(OAuthError::new(
+            ErrorCode::InsufficientScope,
+            "the access token lacks the openid scope",
+        ));
+    }
+    let user_id = record.user_id.as_deref().unwrap_or_default();
+    let user = store::users::find_by_id(&state.db, user_id)
+        .await
+        .map_err(internal)?
+        .filter(|u| !u.disabled)
+        .ok_or_else(|| invalid_token("the access token was revoked"))?;
+
+    let mut out = Map::new();
+    out.insert("sub".into(), json!(user.id));
+    if scopes.contains(scope::PROFILE) {
+        out.insert("preferred_username".into(), json!(user.username));
+        if let Some(name) = &user.name {
+            out.insert("name".into(), json!(name));
+        }
+        out.insert("updated_at".into(), json!(user.updated_at));
+    }
+    if scopes.contains(scope::EMAIL) {
+        if let Some(email) = &user.email {
+            out.insert("email".into(), json!(email));
+            // Addresses are entered by operators and never confirmed by us.
+            out.insert("email_verified".into(), json!(false));
+        }
+    }
+    Ok(out)
+}

@@ -1,0 +1,128 @@
+//! OAuth clients and their redirect URIs.
+
+use sea_orm::{
+    ActiveModelTrait, ActiveValue::Set, ColumnTrait, ConnectionTrait, DbErr, EntityTrait,
+    QueryFilter, QueryOrder, TransactionTrait, sea_query::Expr,
+};
+
+use entity::{client, client_redirect_uri};
+
+use crate::model::{
+    client::{Client, ClientType, TokenEndpointAuthMethod},
+    now,
+};
+
+/// `client_redirect_uris.kind` of a redirect URI for authorization responses.
+const LOGIN: &str = "login";
+
+fn to_client(row: client::Model, uris: Vec<client_redirect_uri::Model>) -> Result<Client, DbErr> {
+    let corrupt = |what: &str| DbErr::Custom(format!("client {}: invalid {what}", row.id));
+    let method = TokenEndpointAuthMethod::parse(&row.token_endpoint_auth_method)
+        .ok_or_else(|| corrupt("token_endpoint_auth_method"))?;
+    Ok(Client {
+        client_type: if method == TokenEndpointAuthMethod::None {
+            ClientType::Public
+        } else {
+            ClientType::Confidential
+        },
+        token_endpoint_auth_method: method,
+        id_token_signed_response_alg: row
+            .id_token_signed_response_alg
+            .parse()
+            .map_err(|_| corrupt("id_token_signed_response_alg"))?,
+        redirect_uris: uris
+            .into_iter()
+            .filter(|u| u.kind == LOGIN)
+            .map(|u| u.uri)
+            .collect(),
+        client_id: row.id,
+        name: row.name,
+        secret_hash: row.secret_hash,
+        created_at: row.created_at,
+    })
+}
+
+/// Stores a new client with its redirect URIs in one transaction.
+pub async fn create(db: &sea_orm::DatabaseConnection, client: &Client) -> Result<(), DbErr> {
+    let txn = db.begin().await?;
+    client::ActiveModel {
+        id: Set(client.client_id.clone()),
+        name: Set(client.name.clone()),
+        secret_hash: Set(client.secret_hash.clone()),
+        token_endpoint_auth_method: Set(client.token_endpoint_auth_method.as_str().into()),
+        id_token_signed_response_alg: Set(client.id_token_signed_response_alg.as_str().into()),
+        created_at: Set(client.created_at),
+        updated_at: Set(client.created_at),
+    }
+    .insert(&txn)
+    .await?;
+    for uri in &client.redirect_uris {
+        client_redirect_uri::ActiveModel {
+            client_id: Set(client.client_id.clone()),
+            kind: Set(LOGIN.into()),
+            uri: Set(uri.clone()),
+            ..Default::default()
+        }
+        .insert(&txn)
+        .await?;
+    }
+    txn.commit().await
+}
+
+pub async fn get(db: &impl ConnectionTrait, client_id: &str) -> Result<Option<Client>, DbErr> {
+    let Some(row) = client::Entity::find_by_id(client_id).one(db).await? else {
+        return Ok(None);
+    };
+    let uris = client_redirect_uri::Entity::find()
+        .filter(client_redirect_uri::Column::ClientId.eq(client_id))
+        .order_by_asc(client_redirect_uri::Column::Id)
+        .all(db)
+        .await?;
+    to_client(row, uris).map(Some)
+}
+
+pub async fn list(db: &impl ConnectionTrait) -> Result<Vec<Client>, DbErr> {
+    let rows = client::Entity::find()
+        .order_by_asc(client::Column::CreatedAt)
+        .order_by_asc(client::Column::Id)
+        .all(db)
+        .await?;
+    let uris = client_redirect_uri::Entity::find()
+        .order_by_asc(client_redirect_uri::Column::Id)
+        .all(db)
+        .await?;
+    rows.into_iter()
+        .map(|row| {
+            let mine = uris
+                .iter()
+                .filter(|u| u.client_id == row.id)
+                .cloned()
+                .collect();
+            to_client(row, mine)
+        })
+        .collect()
+}
+
+/// Deletes a client; its redirect URIs, codes, grants and tokens go with it (foreign keys
+/// cascade). Returns `false` if there is no such client.
+pub async fn remove(db: &impl ConnectionTrait, client_id: &str) -> Result<bool, DbErr> {
+    let result = client::Entity::delete_by_id(client_id).exec(db).await?;
+    Ok(result.rows_affected == 1)
+}
+
+/// Replaces a confidential client's secret digest. Returns `false` if there is no such
+/// confidential client.
+pub async fn set_secret_hash(
+    db: &impl ConnectionTrait,
+    client_id: &str,
+    secret_hash: &str,
+) -> Result<bool, DbErr> {
+    let result = client::Entity::update_many()
+        .col_expr(client::Column::SecretHash, Expr::value(secret_hash))
+        .col_expr(client::Column::UpdatedAt, Expr::value(now()))
+        .filter(client::Column::Id.eq(client_id))
+        .filter(client::Column::SecretHash.is_not_null())
+        .exec(db)
+        .await?;
+    Ok(result.rows_affected == 1)
+}

@@ -1,0 +1,78 @@
+//! All database access (SeaORM). Functions here return domain types from `model`, never raw
+//! entity rows, and take any connection so callers can group writes in one transaction.
+
+pub mod browser_sessions;
+pub mod clients;
+pub mod keys;
+pub mod tokens;
+pub mod transactions;
+pub mod user_sessions;
+pub mod users;
+
+use std::time::Duration;
+
+use migration::MigratorTrait;
+use sea_orm::{ConnectOptions, Database, DatabaseConnection, DbErr, RuntimeErr, SqlErr};
+
+pub use sea_orm::{DatabaseTransaction, TransactionTrait};
+
+/// Opens the database named by `url`. For SQLite the file (and its directory) is created if
+/// missing.
+pub async fn connect(url: &str) -> anyhow::Result<DatabaseConnection> {
+    let mut url = url.to_owned();
+    if let Some(rest) = url.strip_prefix("sqlite:") {
+        let path = rest.trim_start_matches("//");
+        let path = path.split('?').next().unwrap_or_default();
+        if !path.is_empty() && path != ":memory:" {
+            if let Some(dir) = std::path::Path::new(path).parent() {
+                if !dir.as_os_str().is_empty() {
+                    std::fs::create_dir_all(dir).map_err(|e| {
+                        anyhow::anyhow!("cannot create database directory {}: {e}", dir.display())
+                    })?;
+                }
+            }
+        }
+        if !url.contains("mode=") {
+            url.push_str(if url.contains('?') {
+                "&mode=rwc"
+            } else {
+                "?mode=rwc"
+            });
+        }
+    }
+    let mut options = ConnectOptions::new(url);
+    options
+        .max_connections(16)
+        .min_connections(1)
+        .connect_timeout(Duration::from_secs(5))
+        .acquire_timeout(Duration::from_secs(10))
+        .sqlx_logging(false);
+    let db = Database::connect(options)
+        .await
+        .map_err(|e| anyhow::anyhow!("{}", describe(&e)))?;
+    // Fail now, not on the first request, if the server is unreachable.
+    db.ping()
+        .await
+        .map_err(|e| anyhow::anyhow!("{}", describe(&e)))?;
+    Ok(db)
+}
+
+/// Applies every pending migration.
+pub async fn migrate(db: &DatabaseConnection) -> anyhow::Result<()> {
+    migration::Migrator::up(db, None)
+        .await
+        .map_err(|e| anyhow::anyhow!("applying migrations: {}", describe(&e)))
+}
+
+/// A one-line description of a database error, without connection secrets.
+pub fn describe(e: &DbErr) -> String {
+    match e {
+        DbErr::Conn(RuntimeErr::SqlxError(inner)) => inner.to_string(),
+        other => other.to_string(),
+    }
+}
+
+/// Whether the error is a unique-constraint violation.
+pub fn is_unique_violation(e: &DbErr) -> bool {
+    matches!(e.sql_err(), Some(SqlErr::UniqueConstraintViolation(_)))
+}

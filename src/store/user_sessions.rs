@@ -1,0 +1,52 @@
+//! Single-sign-on sessions: one row per completed sign-in of a browser, identified by the
+//! `sid` claim (OIDC Front-/Back-Channel Logout). The browser session only points at it, so
+//! a session can be revoked server-side.
+
+use sea_orm::{ActiveModelTrait, ActiveValue::Set, ConnectionTrait, DbErr, EntityTrait};
+
+use entity::user_session;
+
+use crate::login::assurance::Authentication;
+
+pub async fn create(
+    db: &impl ConnectionTrait,
+    sid: &str,
+    authentication: &Authentication,
+    now: i64,
+    expires_at: i64,
+) -> Result<(), DbErr> {
+    user_session::ActiveModel {
+        id: Set(sid.to_owned()),
+        user_id: Set(authentication.user_id.clone()),
+        authentication: Set(to_json(authentication)),
+        created_at: Set(now),
+        expires_at: Set(expires_at),
+        revoked_at: Set(None),
+    }
+    .insert(db)
+    .await?;
+    Ok(())
+}
+
+/// The session's authentication, if it exists, is not revoked and has not expired.
+pub async fn get_active(
+    db: &impl ConnectionTrait,
+    sid: &str,
+    now: i64,
+) -> Result<Option<Authentication>, DbErr> {
+    let Some(row) = user_session::Entity::find_by_id(sid).one(db).await? else {
+        return Ok(None);
+    };
+    if row.revoked_at.is_some() || row.expires_at <= now {
+        return Ok(None);
+    }
+    from_json(&row.authentication).map(Some)
+}
+
+pub(crate) fn to_json(authentication: &Authentication) -> String {
+    serde_json::to_string(authentication).expect("Authentication serializes")
+}
+
+pub(crate) fn from_json(raw: &str) -> Result<Authentication, DbErr> {
+    serde_json::from_str(raw).map_err(|e| DbErr::Custom(format!("stored authentication: {e}")))
+}

@@ -1,0 +1,147 @@
+//! Users and their password credentials.
+
+use sea_orm::{
+    ActiveModelTrait, ActiveValue::Set, ColumnTrait, ConnectionTrait, DbErr, EntityTrait,
+    QueryFilter, QueryOrder, TransactionTrait, sea_query::Expr,
+};
+
+use entity::{credential, user};
+
+use crate::model::{now, user::User};
+
+/// The `credentials.kind` of a password.
+pub const PASSWORD: &str = "password";
+
+impl From<user::Model> for User {
+    fn from(row: user::Model) -> Self {
+        User {
+            id: row.id,
+            username: row.username,
+            email: row.email,
+            name: row.name,
+            disabled: row.disabled,
+            created_at: row.created_at,
+            updated_at: row.updated_at,
+        }
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum CreateUserError {
+    #[error("a user named {0:?} already exists")]
+    UsernameTaken(String),
+    #[error(transparent)]
+    Db(#[from] DbErr),
+}
+
+/// Creates a user and, if given, their password credential, in one transaction.
+pub async fn create(
+    db: &sea_orm::DatabaseConnection,
+    username: &str,
+    email: Option<String>,
+    name: Option<String>,
+    password_hash: Option<String>,
+) -> Result<User, CreateUserError> {
+    let txn = db.begin().await?;
+    let now = now();
+    let id = uuid::Uuid::new_v4().to_string();
+    let row = user::ActiveModel {
+        id: Set(id.clone()),
+        username: Set(username.to_owned()),
+        email: Set(email),
+        name: Set(name),
+        disabled: Set(false),
+        created_at: Set(now),
+        updated_at: Set(now),
+    }
+    .insert(&txn)
+    .await
+    .map_err(|e| {
+        if crate::store::is_unique_violation(&e) {
+            CreateUserError::UsernameTaken(username.to_owned())
+        } else {
+            CreateUserError::Db(e)
+        }
+    })?;
+    if let Some(hash) = password_hash {
+        credential::ActiveModel {
+            id: Set(uuid::Uuid::new_v4().to_string()),
+            user_id: Set(id),
+            kind: Set(PASSWORD.into()),
+            label: Set(None),
+            external_id: Set(None),
+            secret: Set(hash),
+            metadata: Set(None),
+            created_at: Set(now),
+            last_used_at: Set(None),
+        }
+        .insert(&txn)
+        .await?;
+    }
+    txn.commit().await?;
+    Ok(row.into())
+}
+
+pub async fn find_by_username(
+    db: &impl ConnectionTrait,
+    username: &str,
+) -> Result<Option<User>, DbErr> {
+    Ok(user::Entity::find()
+        .filter(user::Column::Username.eq(username))
+        .one(db)
+        .await?
+        .map(User::from))
+}
+
+pub async fn find_by_id(db: &impl ConnectionTrait, id: &str) -> Result<Option<User>, DbErr> {
+    Ok(user::Entity::find_by_id(id).one(db).await?.map(User::from))
+}
+
+pub async fn list(db: &impl ConnectionTrait) -> Result<Vec<User>, DbErr> {
+    Ok(user::Entity::find()
+        .order_by_asc(user::Column::Username)
+        .all(db)
+        .await?
+        .into_iter()
+        .map(User::from)
+        .collect())
+}
+
+/// Enables or disables a user. Returns `false` if there is no such user.
+pub async fn set_disabled(
+    db: &impl ConnectionTrait,
+    username: &str,
+    disabled: bool,
+) -> Result<bool, DbErr> {
+    let result = user::Entity::update_many()
+        .col_expr(user::Column::Disabled, Expr::value(disabled))
+        .col_expr(user::Column::UpdatedAt, Expr::value(now()))
+        .filter(user::Column::Username.eq(username))
+        .exec(db)
+        .await?;
+    Ok(result.rows_affected == 1)
+}
+
+/// The user's password hash (PHC string), if they have a password.
+pub async fn password_hash(
+    db: &impl ConnectionTrait,
+    user_id: &str,
+) -> Result<Option<String>, DbErr> {
+    Ok(credential::Entity::find()
+        .filter(credential::Column::UserId.eq(user_id))
+        .filter(credential::Column::Kind.eq(PASSWORD))
+        .one(db)
+        .await?
+        .map(|c| c.secret))
+}
+
+/// Records that a credential was just used to sign in.
+pub async fn touch_password(db: &impl ConnectionTrait, user_id: &str) -> Result<(), DbErr> {
+    credential::Entity::update_many()
+        .col_expr(credential::Column::LastUsedAt, Expr::value(now()))
+        .filter(credential::Column::UserId.eq(user_id))
+        .filter(credential::Column::Kind.eq(PASSWORD))
+        .exec(db)
+        .await?;
+    Ok(())
+}

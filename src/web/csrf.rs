@@ -1,0 +1,29 @@
+//! CSRF protection for hosted forms: the synchronizer-token pattern (OWASP CSRF Prevention
+//! Cheat Sheet). A random token lives in the server-side session and in a hidden field of
+//! every form; a POST whose field does not match is refused. SameSite=Lax cookies are a
+//! second line of defence, not the only one.
+
+use subtle::ConstantTimeEq;
+use tower_sessions::Session;
+
+use crate::crypto::random;
+
+const SESSION_KEY: &str = "csrf_token";
+
+/// The session's CSRF token, created on first use.
+pub async fn token(session: &Session) -> Result<String, tower_sessions::session::Error> {
+    if let Some(token) = session.get::<String>(SESSION_KEY).await? {
+        return Ok(token);
+    }
+    let token = random::secret();
+    session.insert(SESSION_KEY, &token).await?;
+    Ok(token)
+}
+
+/// Whether `submitted` is this session's token.
+pub async fn verify(session: &Session, submitted: &str) -> bool {
+    match session.get::<String>(SESSION_KEY).await {
+        Ok(Some(expected)) => expected.as_bytes().ct_eq(submitted.as_bytes()).into(),
+        _ => false,
+    }
+}

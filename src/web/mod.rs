@@ -1,0 +1,88 @@
+//! HTTP plumbing shared by every feature: the router, sessions, security headers, static
+//! files, CSRF and the request extractors.
+
+pub mod csrf;
+pub mod page_error;
+pub mod templates;
+
+use axum::{
+    Router,
+    extract::{Path, State},
+    http::{HeaderName, HeaderValue, StatusCode, header},
+    response::{IntoResponse, Response},
+    routing::get,
+};
+use tower_http::set_header::SetResponseHeaderLayer;
+use tower_sessions::{Expiry, SessionManagerLayer, cookie::SameSite};
+
+use crate::{app::AppState, routes, store::browser_sessions::DbSessionStore};
+
+/// The session cookie's name: with the `__Host-` prefix when served over https, which makes
+/// browsers refuse it unless it is Secure, host-only and for path `/`.
+pub fn session_cookie_name(https: bool) -> &'static str {
+    if https {
+        "__Host-idp_session"
+    } else {
+        "idp_session"
+    }
+}
+
+pub fn router(state: AppState) -> Router {
+    let https = state.config.is_https();
+    let idle = time::Duration::seconds(state.config.session.idle_timeout.as_secs() as i64);
+    let sessions = SessionManagerLayer::new(DbSessionStore::new(state.db.clone()))
+        .with_name(session_cookie_name(https))
+        .with_secure(https)
+        .with_http_only(true)
+        .with_same_site(SameSite::Lax)
+        .with_path("/")
+        .with_expiry(Expiry::OnInactivity(idle));
+
+    let security_headers = [
+        (header::X_CONTENT_TYPE_OPTIONS, "nosniff"),
+        (header::X_FRAME_OPTIONS, "DENY"),
+        (header::REFERRER_POLICY, "no-referrer"),
+        (
+            header::CONTENT_SECURITY_POLICY,
+            "default-src 'self'; frame-ancestors 'none'; base-uri 'none'; object-src 'none'",
+        ),
+    ];
+    let mut router = Router::new()
+        .merge(crate::oidc::routes())
+        .merge(crate::login::routes())
+        .route(&format!("{}/{{file}}", routes::STATIC), get(get_static))
+        .route(routes::HEALTH, get(|| async { "ok" }))
+        .fallback(not_found)
+        .layer(sessions);
+    for (name, value) in security_headers {
+        router = router.layer(SetResponseHeaderLayer::if_not_present(
+            HeaderName::from(name),
+            HeaderValue::from_static(value),
+        ));
+    }
+    router
+        .layer(tower_http::trace::TraceLayer::new_for_http())
+        .with_state(state)
+}
+
+async fn get_static(State(state): State<AppState>, Path(file): Path<String>) -> Response {
+    match state.templates.static_file(&file) {
+        Some((content_type, body)) => (
+            [
+                (header::CONTENT_TYPE, content_type),
+                (header::CACHE_CONTROL, "public, max-age=3600"),
+            ],
+            body.to_vec(),
+        )
+            .into_response(),
+        None => not_found(State(state)).await,
+    }
+}
+
+async fn not_found(State(state): State<AppState>) -> Response {
+    state.templates.error_page(
+        StatusCode::NOT_FOUND,
+        "Page not found",
+        "There is nothing at this address.",
+    )
+}

@@ -1,0 +1,110 @@
+//! Page rendering with minijinja. The `default` theme is compiled into the binary; another
+//! theme is read from `<themes_dir>/<theme>/` at start-up and may override any template or
+//! static file, falling back to the default for the rest.
+
+use std::{collections::HashMap, path::Path};
+
+use axum::{
+    http::{HeaderValue, StatusCode, header},
+    response::{Html, IntoResponse, Response},
+};
+use minijinja::Environment;
+
+/// Templates every theme provides, with the default theme's text.
+const TEMPLATES: &[(&str, &str)] = &[
+    (
+        "base.html",
+        include_str!("../../themes/default/templates/base.html"),
+    ),
+    (
+        "login.html",
+        include_str!("../../themes/default/templates/login.html"),
+    ),
+    (
+        "error.html",
+        include_str!("../../themes/default/templates/error.html"),
+    ),
+];
+
+/// Static files of the default theme, with their content types.
+const STATIC_FILES: &[(&str, &str, &[u8])] = &[(
+    "idp.css",
+    "text/css; charset=utf-8",
+    include_bytes!("../../themes/default/static/idp.css"),
+)];
+
+pub struct Templates {
+    env: Environment<'static>,
+    static_files: HashMap<String, (&'static str, Vec<u8>)>,
+}
+
+impl Templates {
+    /// Loads the theme named `theme` (`default` needs no files on disk).
+    pub fn load(themes_dir: &Path, theme: &str) -> anyhow::Result<Templates> {
+        let mut env = Environment::new();
+        let mut static_files: HashMap<String, (&'static str, Vec<u8>)> = STATIC_FILES
+            .iter()
+            .map(|(name, ty, body)| (name.to_string(), (*ty, body.to_vec())))
+            .collect();
+        let dir = themes_dir.join(theme);
+        if theme != "default" && !dir.is_dir() {
+            anyhow::bail!("theme: directory {} does not exist", dir.display());
+        }
+        for (name, default) in TEMPLATES {
+            let path = dir.join("templates").join(name);
+            let source = if theme != "default" && path.is_file() {
+                std::fs::read_to_string(&path)
+                    .map_err(|e| anyhow::anyhow!("theme: reading {}: {e}", path.display()))?
+            } else {
+                (*default).to_owned()
+            };
+            env.add_template_owned(*name, source)
+                .map_err(|e| anyhow::anyhow!("theme: template {name}: {e}"))?;
+        }
+        if theme != "default" {
+            for (name, ty, _) in STATIC_FILES {
+                let path = dir.join("static").join(name);
+                if path.is_file() {
+                    let body = std::fs::read(&path)
+                        .map_err(|e| anyhow::anyhow!("theme: reading {}: {e}", path.display()))?;
+                    static_files.insert(name.to_string(), (ty, body));
+                }
+            }
+        }
+        Ok(Templates { env, static_files })
+    }
+
+    /// Renders a page; a template error is logged and becomes a plain 500.
+    pub fn render(&self, status: StatusCode, name: &str, context: minijinja::Value) -> Response {
+        let result = self.env.get_template(name).and_then(|t| t.render(context));
+        match result {
+            Ok(body) => {
+                let mut response = (status, Html(body)).into_response();
+                // Hosted pages carry one-time form tokens: never cache them.
+                response
+                    .headers_mut()
+                    .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+                response
+            }
+            Err(e) => {
+                tracing::error!(template = name, error = %e, "rendering a page failed");
+                (StatusCode::INTERNAL_SERVER_ERROR, "internal error").into_response()
+            }
+        }
+    }
+
+    /// An error page with a title and a message for the user.
+    pub fn error_page(&self, status: StatusCode, title: &str, message: &str) -> Response {
+        self.render(
+            status,
+            "error.html",
+            minijinja::context! { title => title, message => message },
+        )
+    }
+
+    pub fn static_file(&self, name: &str) -> Option<(&'static str, &[u8])> {
+        self.static_files
+            .get(name)
+            .map(|(ty, body)| (*ty, body.as_slice()))
+    }
+}
