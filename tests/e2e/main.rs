@@ -1,1 +1,11 @@
+//! End-to-end tests: each starts the real server on port 0 with a fresh database and talks
+//! HTTP to it, with the `openidconnect` crate as the relying party where a protocol flow runs.
 
+mod authorize;
+mod cli;
+mod demo_rp;
+mod flow;
+mod login;
+mod support;
+mod token;
+mod userinfo;

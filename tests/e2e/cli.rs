@@ -1,0 +1,360 @@
+//! The `idp` binary: configuration handling and the client and user commands, run as a
+//! separate process the way an operator runs them.
+
+use std::{
+    io::Write,
+    process::{Command, Output, Stdio},
+};
+
+use crate::support::*;
+
+struct Cli {
+    dir: tempfile::TempDir,
+    database_url: String,
+}
+
+impl Cli {
+    async fn new() -> Cli {
+        let dir = tempfile::tempdir().unwrap();
+        let database_url = fresh_database(&dir).await;
+        Cli { dir, database_url }
+    }
+
+    fn command(&self, args: &[&str]) -> Command {
+        let mut command = Command::new(env!("CARGO_BIN_EXE_idp"));
+        command
+            .args(args)
+            .current_dir(self.dir.path())
+            .env("IDP_DATABASE_URL", &self.database_url)
+            .env_remove("RUST_LOG");
+        command
+    }
+
+    fn run(&self, args: &[&str]) -> Output {
+        self.command(args).output().unwrap()
+    }
+
+    fn run_with_stdin(&self, args: &[&str], stdin: &str) -> Output {
+        let mut child = self
+            .command(args)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        child
+            .stdin
+            .take()
+            .unwrap()
+            .write_all(stdin.as_bytes())
+            .unwrap();
+        child.wait_with_output().unwrap()
+    }
+
+    fn ok(&self, args: &[&str]) -> String {
+        let output = self.run(args);
+        assert!(
+            output.status.success(),
+            "{args:?} failed: {}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+        String::from_utf8(output.stdout).unwrap()
+    }
+
+    /// Runs a command that must fail; returns its one-line error.
+    fn fails(&self, output: Output) -> String {
+        assert!(
+            !output.status.success(),
+            "expected failure, got: {}",
+            String::from_utf8_lossy(&output.stdout)
+        );
+        let stderr = String::from_utf8(output.stderr).unwrap();
+        assert!(stderr.starts_with("error: "), "{stderr}");
+        stderr
+    }
+}
+
+#[tokio::test]
+async fn clients_are_created_listed_shown_rotated_and_removed() {
+    let cli = Cli::new().await;
+    let created: serde_json::Value = serde_json::from_str(&cli.ok(&[
+        "client",
+        "add",
+        "--name",
+        "Shop",
+        "--redirect-uri",
+        "https://shop.example/cb",
+        "--redirect-uri",
+        "http://localhost:3000/cb",
+        "--json",
+    ]))
+    .unwrap();
+    let id = created["client_id"].as_str().unwrap();
+    let secret = created["client_secret"].as_str().unwrap();
+    assert!(secret.len() >= 43, "the secret carries at least 256 bits");
+
+    let list: serde_json::Value =
+        serde_json::from_str(&cli.ok(&["client", "list", "--json"])).unwrap();
+    assert_eq!(list[0]["client_id"], id);
+    let shown: serde_json::Value =
+        serde_json::from_str(&cli.ok(&["client", "show", id, "--json"])).unwrap();
+    assert_eq!(shown["name"], "Shop");
+    assert_eq!(shown["id_token_signed_response_alg"], "ES256");
+    assert_eq!(
+        shown["redirect_uris"],
+        serde_json::json!(["https://shop.example/cb", "http://localhost:3000/cb"])
+    );
+    assert!(shown.get("client_secret").is_none() && !shown.to_string().contains(secret));
+    assert!(
+        cli.ok(&["client", "show", id])
+            .contains("https://shop.example/cb")
+    );
+
+    let rotated: serde_json::Value =
+        serde_json::from_str(&cli.ok(&["client", "rotate-secret", id, "--json"])).unwrap();
+    assert_ne!(rotated["client_secret"], secret);
+
+    let public: serde_json::Value = serde_json::from_str(&cli.ok(&[
+        "client",
+        "add",
+        "--name",
+        "App",
+        "--redirect-uri",
+        "com.example.app:/cb",
+        "--public",
+        "--id-token-alg",
+        "RS256",
+        "--json",
+    ]))
+    .unwrap();
+    assert!(public["client_secret"].is_null());
+    let public_id = public["client_id"].as_str().unwrap();
+    cli.fails(cli.run(&["client", "rotate-secret", public_id]));
+
+    assert!(cli.ok(&["client", "remove", id]).contains(id));
+    cli.fails(cli.run(&["client", "show", id]));
+    cli.fails(cli.run(&["client", "remove", id]));
+}
+
+#[tokio::test]
+async fn bad_client_arguments_write_nothing() {
+    let cli = Cli::new().await;
+    for args in [
+        &[
+            "client",
+            "add",
+            "--name",
+            "X",
+            "--redirect-uri",
+            "not a uri",
+        ][..],
+        &[
+            "client",
+            "add",
+            "--name",
+            "X",
+            "--redirect-uri",
+            "http://shop.example/cb",
+        ],
+        &[
+            "client",
+            "add",
+            "--name",
+            "X",
+            "--redirect-uri",
+            "https://shop.example/cb#frag",
+        ],
+        &[
+            "client",
+            "add",
+            "--name",
+            "X",
+            "--redirect-uri",
+            "https://ok.example/cb",
+            "--redirect-uri",
+            "javascript:alert(1)",
+        ],
+        &[
+            "client",
+            "add",
+            "--name",
+            " ",
+            "--redirect-uri",
+            "https://shop.example/cb",
+        ],
+        &[
+            "client",
+            "add",
+            "--name",
+            "X",
+            "--redirect-uri",
+            "https://shop.example/cb",
+            "--id-token-alg",
+            "HS256",
+        ],
+    ] {
+        let message = cli.fails(cli.run(args));
+        assert_eq!(message.trim_end().lines().count(), 1, "{message}");
+    }
+    let missing = cli.run(&["client", "add", "--name", "X"]);
+    assert!(!missing.status.success());
+    assert_eq!(cli.ok(&["client", "list", "--json"]).trim(), "[]");
+}
+
+#[tokio::test]
+async fn users_are_created_with_a_password_from_stdin_and_can_be_disabled() {
+    let cli = Cli::new().await;
+    let out = cli.run_with_stdin(
+        &[
+            "user",
+            "add",
+            "yara",
+            "--email",
+            "yara@example.com",
+            "--name",
+            "Yara",
+            "--password-stdin",
+        ],
+        "a long enough password\n",
+    );
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let users: serde_json::Value =
+        serde_json::from_str(&cli.ok(&["user", "list", "--json"])).unwrap();
+    assert_eq!(users[0]["username"], "yara");
+    assert_eq!(users[0]["email"], "yara@example.com");
+    assert_eq!(users[0]["disabled"], false);
+    cli.ok(&["user", "disable", "yara"]);
+    assert!(cli.ok(&["user", "list"]).contains("(disabled)"));
+    cli.ok(&["user", "enable", "yara"]);
+    assert!(!cli.ok(&["user", "list"]).contains("(disabled)"));
+    cli.fails(cli.run(&["user", "disable", "nobody"]));
+}
+
+#[tokio::test]
+async fn bad_user_arguments_write_nothing() {
+    let cli = Cli::new().await;
+    cli.run_with_stdin(
+        &["user", "add", "zoe", "--password-stdin"],
+        "first password\n",
+    );
+    let duplicate = cli.fails(cli.run_with_stdin(
+        &["user", "add", "zoe", "--password-stdin"],
+        "other password\n",
+    ));
+    assert!(duplicate.contains("already exists"), "{duplicate}");
+    let empty = cli.fails(cli.run_with_stdin(&["user", "add", "empty", "--password-stdin"], "\n"));
+    assert!(empty.contains("empty"), "{empty}");
+    cli.fails(cli.run_with_stdin(&["user", "add", "short", "--password-stdin"], "short\n"));
+    cli.fails(cli.run(&["user", "add", "bad name"]));
+    cli.fails(cli.run(&["user", "add", "mail", "--email", "not-an-address"]));
+    let users: serde_json::Value =
+        serde_json::from_str(&cli.ok(&["user", "list", "--json"])).unwrap();
+    let names: Vec<&str> = users
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|u| u["username"].as_str().unwrap())
+        .collect();
+    assert_eq!(names, ["zoe"]);
+}
+
+#[tokio::test]
+async fn a_bad_configuration_stops_with_one_line_naming_the_cause() {
+    let cli = Cli::new().await;
+    std::fs::write(
+        cli.dir.path().join("idp.toml"),
+        "isuer = \"http://localhost:9\"\n",
+    )
+    .unwrap();
+    let typo = cli.fails(cli.run(&["migrate"]));
+    assert!(typo.contains("isuer"), "{typo}");
+    std::fs::remove_file(cli.dir.path().join("idp.toml")).unwrap();
+
+    let bad_url = cli.fails(
+        cli.command(&["migrate"])
+            .env("IDP_ISSUER", "not a url")
+            .output()
+            .unwrap(),
+    );
+    assert!(bad_url.contains("issuer"), "{bad_url}");
+    let insecure = cli.fails(
+        cli.command(&["migrate"])
+            .env("IDP_ISSUER", "http://idp.example")
+            .output()
+            .unwrap(),
+    );
+    assert!(insecure.contains("https"), "{insecure}");
+    let listen = cli.fails(
+        cli.command(&["serve"])
+            .env("IDP_LISTEN", "nowhere")
+            .output()
+            .unwrap(),
+    );
+    assert!(listen.to_lowercase().contains("listen"), "{listen}");
+    let unreachable = cli.fails(
+        cli.command(&["migrate"])
+            .env("IDP_DATABASE_URL", "postgres://idp:idp@127.0.0.1:1/idp")
+            .output()
+            .unwrap(),
+    );
+    assert!(unreachable.contains("database"), "{unreachable}");
+    let missing = cli.fails(cli.run(&["--config", "nope.toml", "migrate"]));
+    assert!(missing.contains("nope.toml"), "{missing}");
+    for message in [typo, bad_url, insecure, listen, unreachable, missing] {
+        assert_eq!(message.trim_end().lines().count(), 1, "{message}");
+    }
+}
+
+#[tokio::test]
+async fn the_cli_and_a_config_file_point_at_the_same_database() {
+    let cli = Cli::new().await;
+    let config = cli.dir.path().join("custom.toml");
+    std::fs::write(&config, format!("database_url = {:?}\n", cli.database_url)).unwrap();
+    let created: serde_json::Value = serde_json::from_str(
+        &String::from_utf8(
+            Command::new(env!("CARGO_BIN_EXE_idp"))
+                .args([
+                    "--config",
+                    config.to_str().unwrap(),
+                    "client",
+                    "add",
+                    "--name",
+                    "A",
+                    "--redirect-uri",
+                    "https://a.example/cb",
+                    "--json",
+                ])
+                .env_remove("IDP_DATABASE_URL")
+                .output()
+                .unwrap()
+                .stdout,
+        )
+        .unwrap(),
+    )
+    .unwrap();
+    // The environment variable reaches the same database.
+    let list = cli.ok(&["client", "list"]);
+    assert!(
+        list.contains(created["client_id"].as_str().unwrap()),
+        "{list}"
+    );
+}
+
+#[tokio::test]
+async fn check_config_prints_the_effective_configuration() {
+    let cli = Cli::new().await;
+    let out = cli.ok(&["check-config"]);
+    assert!(
+        out.contains(&format!("database_url = {:?}", cli.database_url)),
+        "{out}"
+    );
+    assert!(out.contains("[argon2]"), "{out}");
+    let help = cli.ok(&["--help"]);
+    for command in ["serve", "migrate", "client", "user"] {
+        assert!(help.contains(command), "{help}");
+    }
+}
