@@ -280,3 +280,42 @@ fn is_loopback_host(url: &url::Url) -> bool {
 pub(crate) fn url_is_loopback(url: &url::Url) -> bool {
     is_loopback_host(url)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_shipped_idp_toml_is_exactly_the_defaults() {
+        let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("idp.toml");
+        let shipped: Config = Figment::from(Toml::file_exact(path)).extract().unwrap();
+        assert_eq!(shipped, Config::default());
+    }
+
+    #[test]
+    fn validation_rejects_bad_values_by_name() {
+        let check = |f: fn(&mut Config)| {
+            let mut config = Config::default();
+            f(&mut config);
+            config.validate().unwrap_err().to_string()
+        };
+        assert!(check(|c| c.issuer = "ftp://x".into()).starts_with("issuer"));
+        assert!(check(|c| c.issuer = "https://x/?q".into()).starts_with("issuer"));
+        assert!(check(|c| c.database_url = "mysql://x".into()).starts_with("database_url"));
+        assert!(
+            check(|c| c.tokens.authorization_code = Duration::from_secs(61))
+                .starts_with("tokens.authorization_code")
+        );
+        assert!(check(|c| c.argon2.memory_kib = 1).starts_with("argon2"));
+        assert!(check(|c| c.theme = "../etc".into()).starts_with("theme"));
+    }
+
+    #[test]
+    fn the_issuer_loses_its_trailing_slash() {
+        let config = Config {
+            issuer: "https://idp.example/".into(),
+            ..Config::default()
+        };
+        assert_eq!(config.validate().unwrap().issuer, "https://idp.example");
+    }
+}

@@ -141,12 +141,14 @@ async fn claims(state: &AppState, token: &str) -> Result<Map<String, Value>, OAu
         }
         out.insert("updated_at".into(), json!(user.updated_at));
     }
-    if scopes.contains(scope::EMAIL) {
-        if let Some(email) = &user.email {
-            out.insert("email".into(), json!(email));
-            // Addresses are entered by operators and never confirmed by us.
-            out.insert("email_verified".into(), json!(false));
-        }
+    if let Some(email) = user
+        .email
+        .as_ref()
+        .filter(|_| scopes.contains(scope::EMAIL))
+    {
+        out.insert("email".into(), json!(email));
+        // Addresses are entered by operators and never confirmed by us.
+        out.insert("email_verified".into(), json!(false));
     }
     Ok(out)
 }

@@ -23,14 +23,11 @@ pub async fn connect(url: &str) -> anyhow::Result<DatabaseConnection> {
     if let Some(rest) = url.strip_prefix("sqlite:") {
         let path = rest.trim_start_matches("//");
         let path = path.split('?').next().unwrap_or_default();
-        if !path.is_empty() && path != ":memory:" {
-            if let Some(dir) = std::path::Path::new(path).parent() {
-                if !dir.as_os_str().is_empty() {
-                    std::fs::create_dir_all(dir).map_err(|e| {
-                        anyhow::anyhow!("cannot create database directory {}: {e}", dir.display())
-                    })?;
-                }
-            }
+        let dir = std::path::Path::new(path).parent();
+        if let Some(dir) = dir.filter(|d| path != ":memory:" && !d.as_os_str().is_empty()) {
+            std::fs::create_dir_all(dir).map_err(|e| {
+                anyhow::anyhow!("cannot create database directory {}: {e}", dir.display())
+            })?;
         }
         if !url.contains("mode=") {
             url.push_str(if url.contains('?') {

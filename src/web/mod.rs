@@ -8,7 +8,7 @@ pub mod templates;
 use axum::{
     Router,
     extract::{Path, State},
-    http::{HeaderName, HeaderValue, StatusCode, header},
+    http::{HeaderValue, StatusCode, header},
     response::{IntoResponse, Response},
     routing::get,
 };
@@ -56,7 +56,7 @@ pub fn router(state: AppState) -> Router {
         .layer(sessions);
     for (name, value) in security_headers {
         router = router.layer(SetResponseHeaderLayer::if_not_present(
-            HeaderName::from(name),
+            name,
             HeaderValue::from_static(value),
         ));
     }

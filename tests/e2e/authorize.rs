@@ -39,7 +39,7 @@ async fn expect_error_redirect(server: &TestServer, params: &[(&str, &str)], err
     );
 }
 
-fn base<'a>(client_id: &'a str) -> Vec<(&'static str, &'a str)> {
+fn base(client_id: &str) -> Vec<(&'static str, &str)> {
     vec![
         ("response_type", "code"),
         ("client_id", client_id),

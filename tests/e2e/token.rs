@@ -17,7 +17,7 @@ async fn code_for(
     query_param(&redirect, "code").unwrap()
 }
 
-fn exchange<'a>(code: &'a str) -> Vec<(&'a str, &'a str)> {
+fn exchange(code: &str) -> Vec<(&str, &str)> {
     vec![
         ("grant_type", "authorization_code"),
         ("code", code),
