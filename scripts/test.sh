@@ -1,15 +1,16 @@
 #!/usr/bin/env bash
 # Runs the whole test suite on a fresh Debian machine: installs what the tests need, runs the
-# unit and end-to-end tests on SQLite, then the end-to-end tests again on a throw-away
+# unit and end-to-end tests (browser tests in headless Chromium included) on SQLite, then the end-to-end tests again on a throw-away
 # PostgreSQL cluster that this script starts and stops.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 as_root() { if [ "$(id -u)" = 0 ]; then "$@"; else sudo "$@"; fi; }
 
-# 1. System packages (PostgreSQL server for the second run).
+# 1. System packages: PostgreSQL for the second run, Chromium and its WebDriver for the
+#    browser tests.
 missing=()
-for pkg in postgresql; do
+for pkg in postgresql chromium chromium-driver; do
   dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed" || missing+=("$pkg")
 done
 if [ ${#missing[@]} -gt 0 ]; then
@@ -22,6 +23,7 @@ if [ ${#missing[@]} -gt 0 ]; then
 fi
 
 # 2. Unit tests and end-to-end tests on SQLite (each test gets its own temporary database).
+export TEST_BROWSER=required
 echo "==> tests on SQLite"
 cargo test --workspace --locked
 

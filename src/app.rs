@@ -9,7 +9,7 @@ use tokio::net::TcpListener;
 
 use crate::{
     config::Config,
-    crypto::{keys::SigningKeys, password::PasswordHasherConfig},
+    crypto::{at_rest::SecretBox, keys::SigningKeys, password::PasswordHasherConfig},
     model::now,
     store::{self, browser_sessions::DbSessionStore},
     web::templates::Templates,
@@ -23,6 +23,8 @@ pub struct Inner {
     pub config: Config,
     pub db: DatabaseConnection,
     pub keys: SigningKeys,
+    /// Seals secrets kept in the database (private keys; TOTP secrets later).
+    pub secrets: SecretBox,
     pub templates: Templates,
     pub passwords: PasswordHasherConfig,
 }
@@ -48,13 +50,16 @@ impl App {
             .await
             .map_err(|e| anyhow::anyhow!("database_url: cannot open the database: {e}"))?;
         store::migrate(&db).await?;
-        let keys = SigningKeys::load(&store::keys::load_or_create(&db).await?)?;
+        let has_keys = store::keys::any_stored(&db).await?;
+        let secrets = SecretBox::load_or_create(&config.secret_key_file, !has_keys)?;
+        let keys = SigningKeys::load(&store::keys::load_or_create(&db, &secrets).await?)?;
         let templates = Templates::load(&config.themes_dir, &config.theme)?;
         let passwords = PasswordHasherConfig::new(&config.argon2)?;
         let state = AppState(Arc::new(Inner {
             config,
             db,
             keys,
+            secrets,
             templates,
             passwords,
         }));

@@ -22,6 +22,7 @@ const ENV_KEYS: &[&str] = &[
     "issuer",
     "listen",
     "database_url",
+    "secret_key_file",
     "theme",
     "themes_dir",
     "tokens",
@@ -38,6 +39,9 @@ pub struct Config {
     pub listen: SocketAddr,
     /// `sqlite://path/to/file.db` (created on first start) or `postgres://user:pass@host/db`.
     pub database_url: String,
+    /// File holding the 256-bit key that encrypts secrets stored in the database (signing
+    /// keys). Created on first start; every node of one deployment needs the same file.
+    pub secret_key_file: PathBuf,
     /// Name of the theme under `themes_dir`; `default` is built into the binary.
     pub theme: String,
     /// Directory holding custom themes (`<themes_dir>/<theme>/templates`, `.../static`).
@@ -91,6 +95,7 @@ impl Default for Config {
             issuer: "http://localhost:8080".into(),
             listen: SocketAddr::from(([127, 0, 0, 1], 8080)),
             database_url: "sqlite://data/idp.db".into(),
+            secret_key_file: PathBuf::from("data/secret.key"),
             theme: "default".into(),
             themes_dir: PathBuf::from("themes"),
             tokens: TokenConfig::default(),

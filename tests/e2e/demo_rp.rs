@@ -2,7 +2,7 @@
 
 #[allow(dead_code)]
 #[path = "../../examples/demo_rp.rs"]
-mod demo;
+pub mod demo;
 
 use reqwest::StatusCode;
 

@@ -297,3 +297,38 @@ async fn signing_keys_survive_a_restart() {
     assert_eq!(before, kids(&second).await);
     assert_eq!(before.len(), 2);
 }
+
+#[tokio::test]
+async fn private_keys_are_encrypted_at_rest_and_need_the_key_file() {
+    use sea_orm::EntityTrait;
+    let dir = std::sync::Arc::new(tempfile::tempdir().unwrap());
+    let database_url = fresh_database(&dir).await;
+    let server = TestServer::start_on(database_url.clone(), dir.clone(), |_| {}).await;
+    let rows = entity::signing_key::Entity::find()
+        .all(&server.db)
+        .await
+        .unwrap();
+    assert_eq!(rows.len(), 2);
+    for row in rows {
+        assert!(
+            row.private_jwk.starts_with("v1."),
+            "stored in clear: {}",
+            row.private_jwk
+        );
+        assert!(!row.private_jwk.contains("\"d\""));
+    }
+
+    // Another key file cannot read them, and a missing one is not silently replaced.
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let config = idp::config::Config {
+        database_url,
+        secret_key_file: dir.path().join("elsewhere/secret.key"),
+        ..idp::config::Config::default()
+    };
+    let error = idp::app::App::build(config, listener)
+        .await
+        .err()
+        .expect("start-up fails");
+    assert!(error.to_string().contains("secret_key_file"), "{error}");
+    assert!(!dir.path().join("elsewhere/secret.key").exists());
+}

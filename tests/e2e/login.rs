@@ -289,3 +289,26 @@ async fn unknown_pages_get_a_readable_404() {
             .starts_with("text/css")
     );
 }
+
+#[tokio::test]
+async fn with_an_https_issuer_the_session_cookie_is_secure_and_host_prefixed() {
+    // The test server speaks plain HTTP; only the cookie attributes are under test here.
+    let server = TestServer::start_with(|config| {
+        config.issuer = config.issuer.replace("http://", "https://");
+    })
+    .await;
+    let creds = server.confidential_client().await;
+    let url = authorize_url_owned(&server, &code_request(&creds.client.client_id))
+        .replace("https://", "http://");
+    let response = browser().get(&url).send().await.unwrap();
+    assert_eq!(response.status(), StatusCode::SEE_OTHER);
+    let cookie = response.headers()["set-cookie"]
+        .to_str()
+        .unwrap()
+        .to_owned();
+    assert!(cookie.starts_with("__Host-idp_session="), "{cookie}");
+    for attribute in ["Secure", "HttpOnly", "SameSite=Lax", "Path=/"] {
+        assert!(cookie.contains(attribute), "{attribute} missing: {cookie}");
+    }
+    assert!(!cookie.contains("Domain"), "{cookie}");
+}

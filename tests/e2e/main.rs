@@ -2,6 +2,7 @@
 //! HTTP to it, with the `openidconnect` crate as the relying party where a protocol flow runs.
 
 mod authorize;
+mod browser;
 mod cli;
 mod demo_rp;
 mod flow;

@@ -70,6 +70,7 @@ impl TestServer {
         let mut config = Config {
             issuer: format!("http://localhost:{}", addr.port()),
             database_url,
+            secret_key_file: dir.path().join("secret.key"),
             ..Config::default()
         };
         adjust(&mut config);
