@@ -105,6 +105,7 @@ async fn housekeeping(state: AppState) {
                 .map_err(|e| anyhow::anyhow!("{e}"))?;
             store::transactions::delete_expired(&state.db, now).await?;
             store::tokens::delete_expired(&state.db, now).await?;
+            store::user_sessions::delete_expired(&state.db, now).await?;
             anyhow::Ok(())
         }
         .await;

@@ -104,7 +104,8 @@ pub enum ClientCommand {
 pub enum UserCommand {
     /// Create a user
     Add {
-        /// Letters, digits and . _ - @ (1 to 64 characters)
+        /// Letters, digits and . _ - @ (1 to 64 characters); stored in lower case, since
+        /// usernames are compared without regard to case
         username: String,
         /// E-mail address (profile data; released with the email scope)
         #[arg(long)]

@@ -5,7 +5,7 @@ use sea_orm::DatabaseConnection;
 use super::AdminError;
 use crate::{
     crypto::password::PasswordHasherConfig,
-    model::user::{User, validate_password, validate_username},
+    model::user::{User, normalize_username, validate_password, validate_username},
     store::{self, users::CreateUserError},
 };
 
@@ -23,7 +23,8 @@ pub async fn create(
     passwords: &PasswordHasherConfig,
     new: NewUser,
 ) -> Result<User, AdminError> {
-    validate_username(&new.username).map_err(AdminError::Invalid)?;
+    let username = normalize_username(&new.username);
+    validate_username(&username).map_err(AdminError::Invalid)?;
     if let Some(email) = &new.email {
         let valid = email.len() <= 254
             && email
@@ -47,7 +48,7 @@ pub async fn create(
         .name
         .map(|n| n.trim().to_owned())
         .filter(|n| !n.is_empty());
-    store::users::create(db, &new.username, new.email, name, hash)
+    store::users::create(db, &username, new.email, name, hash)
         .await
         .map_err(|e| match e {
             CreateUserError::UsernameTaken(_) => AdminError::Invalid(e.to_string()),
@@ -64,7 +65,7 @@ pub async fn set_disabled(
     username: &str,
     disabled: bool,
 ) -> Result<(), AdminError> {
-    if store::users::set_disabled(db, username, disabled).await? {
+    if store::users::set_disabled(db, &normalize_username(username), disabled).await? {
         Ok(())
     } else {
         Err(AdminError::NotFound(format!("no user named {username:?}")))

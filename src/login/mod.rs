@@ -19,7 +19,7 @@ use tower_sessions::Session;
 use crate::{
     app::AppState,
     crypto::random,
-    model::now,
+    model::{now, user::normalize_username},
     oidc::{authorize::issue_code, response},
     routes, store,
     web::{csrf, page_error::PageError},
@@ -90,10 +90,13 @@ async fn render_login(
 pub async fn get_login(
     State(state): State<AppState>,
     session: Session,
-    Query(query): Query<LoginQuery>,
+    query: Result<Query<LoginQuery>, axum::extract::rejection::QueryRejection>,
 ) -> Response {
     async {
-        let id = query.tx.ok_or(PageError::sign_in_expired())?;
+        let id = query
+            .ok()
+            .and_then(|Query(q)| q.tx)
+            .ok_or(PageError::sign_in_expired())?;
         let tx = load_transaction(&state, &session, &id).await?;
         let hint = tx.request.login_hint.clone().unwrap_or_default();
         render_login(&state, &session, &tx, &hint, None, StatusCode::OK).await
@@ -123,7 +126,8 @@ pub async fn post_login(
             ));
         }
         let tx = load_transaction(&state, &session, &form.tx).await?;
-        let username = form.username.trim();
+        let username = normalize_username(&form.username);
+        let username = username.as_str();
 
         let user = if username.is_empty() {
             None
@@ -174,6 +178,10 @@ pub async fn post_login(
             return Err(PageError::sign_in_expired());
         }
         let expires_at = now + state.config.session.lifetime.as_secs() as i64;
+        if let Some(previous) = session::current_sid(&session).await? {
+            // A new sign-in in this browser replaces the previous one.
+            store::user_sessions::revoke(&db, &previous, now).await?;
+        }
         store::user_sessions::create(&db, &sid, &authentication, now, expires_at).await?;
         store::users::touch_password(&db, &user.id).await?;
         let code = issue_code(&db, &state, &request, &authentication, Some(sid.clone())).await?;

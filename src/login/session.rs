@@ -26,6 +26,11 @@ pub async fn current(
     }
 }
 
+/// The `sid` this browser session points at, valid or not.
+pub async fn current_sid(session: &Session) -> anyhow::Result<Option<String>> {
+    Ok(session.get::<String>(SID_KEY).await?)
+}
+
 /// The random value binding login transactions to this browser, created on first use.
 pub async fn browser_binding(session: &Session) -> anyhow::Result<String> {
     if let Some(binding) = session.get::<String>(BINDING_KEY).await? {

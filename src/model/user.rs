@@ -14,6 +14,12 @@ pub struct User {
     pub updated_at: i64,
 }
 
+/// The canonical form of a username: usernames are compared without regard to ASCII case, so
+/// "Alice" and "alice" are one account.
+pub fn normalize_username(username: &str) -> String {
+    username.trim().to_ascii_lowercase()
+}
+
 /// Checks a new username: 1 to 64 characters from a conservative set, so that usernames are
 /// unambiguous to read and type. (Unicode usernames arrive with self-service sign-up.)
 pub fn validate_username(username: &str) -> Result<(), String> {

@@ -41,13 +41,14 @@ fn basic_credentials(headers: &HeaderMap) -> Result<Option<(String, String)>, OA
     let (id, secret) = decoded
         .split_once(':')
         .ok_or_else(|| invalid_client("malformed Basic credentials"))?;
+    // application/x-www-form-urlencoded, as RFC 6749 §2.3.1 (Appendix B) requires.
     let unescape = |s: &str| {
-        url::form_urlencoded::parse(format!("x={s}").as_bytes())
-            .next()
-            .map(|(_, v)| v.into_owned())
-            .unwrap_or_default()
+        percent_encoding::percent_decode_str(&s.replace('+', " "))
+            .decode_utf8()
+            .map(|v| v.into_owned())
+            .map_err(|_| invalid_client("malformed Basic credentials"))
     };
-    Ok(Some((unescape(id), unescape(secret))))
+    Ok(Some((unescape(id)?, unescape(secret)?)))
 }
 
 /// Authenticates the client of a token request from its headers and form parameters.

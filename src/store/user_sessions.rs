@@ -2,7 +2,10 @@
 //! `sid` claim (OIDC Front-/Back-Channel Logout). The browser session only points at it, so
 //! a session can be revoked server-side.
 
-use sea_orm::{ActiveModelTrait, ActiveValue::Set, ConnectionTrait, DbErr, EntityTrait};
+use sea_orm::{
+    ActiveModelTrait, ActiveValue::Set, ColumnTrait, ConnectionTrait, DbErr, EntityTrait,
+    QueryFilter, sea_query::Expr,
+};
 
 use entity::user_session;
 
@@ -41,6 +44,25 @@ pub async fn get_active(
         return Ok(None);
     }
     from_json(&row.authentication).map(Some)
+}
+
+pub async fn revoke(db: &impl ConnectionTrait, sid: &str, now: i64) -> Result<(), DbErr> {
+    user_session::Entity::update_many()
+        .col_expr(user_session::Column::RevokedAt, Expr::value(now))
+        .filter(user_session::Column::Id.eq(sid))
+        .filter(user_session::Column::RevokedAt.is_null())
+        .exec(db)
+        .await?;
+    Ok(())
+}
+
+/// Deletes sessions that ended more than a day ago (kept a while for the audit trail).
+pub async fn delete_expired(db: &impl ConnectionTrait, now: i64) -> Result<(), DbErr> {
+    user_session::Entity::delete_many()
+        .filter(user_session::Column::ExpiresAt.lt(now - 24 * 3600))
+        .exec(db)
+        .await?;
+    Ok(())
 }
 
 pub(crate) fn to_json(authentication: &Authentication) -> String {

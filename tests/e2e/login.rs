@@ -312,3 +312,38 @@ async fn with_an_https_issuer_the_session_cookie_is_secure_and_host_prefixed() {
     }
     assert!(!cookie.contains("Domain"), "{cookie}");
 }
+
+#[tokio::test]
+async fn usernames_are_compared_without_regard_to_case() {
+    let server = TestServer::start().await;
+    let creds = server.confidential_client().await;
+    let user = server.add_user("Maria", PASSWORD).await;
+    assert_eq!(user.username, "maria");
+    let url = authorize_url_owned(&server, &code_request(&creds.client.client_id));
+    let response = sign_in(&browser(), &server, &url, " MARIA ", PASSWORD).await;
+    assert_eq!(response.status(), StatusCode::SEE_OTHER);
+    assert!(query_param(&location(&response), "code").is_some());
+}
+
+#[tokio::test]
+async fn a_malformed_sign_in_link_gets_a_readable_page() {
+    let server = TestServer::start().await;
+    let response = reqwest::get(server.url("/login?tx=a&tx=b")).await.unwrap();
+    assert_eq!(response.status(), StatusCode::BAD_REQUEST);
+    assert!(
+        response
+            .text()
+            .await
+            .unwrap()
+            .contains("This sign-in has expired")
+    );
+    let response = reqwest::Client::new()
+        .post(server.url("/login"))
+        .header("content-type", "application/json")
+        .body("{}")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::BAD_REQUEST);
+    assert!(response.text().await.unwrap().contains("could not be read"));
+}

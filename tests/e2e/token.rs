@@ -374,3 +374,32 @@ async fn a_disabled_user_cannot_redeem_codes_or_refresh() {
         StatusCode::UNAUTHORIZED
     );
 }
+
+#[tokio::test]
+async fn basic_credentials_are_form_urlencoded_before_base64() {
+    // RFC 6749 §2.3.1: a client encodes its id and secret; ours need no escaping, so an
+    // escaped form of them must still authenticate.
+    use base64::Engine;
+    let server = TestServer::start().await;
+    let creds = server.confidential_client().await;
+    server.add_user("xavi", PASSWORD).await;
+    let code = code_for(&server, &creds, "xavi").await;
+    let escaped_id: String = creds
+        .client
+        .client_id
+        .chars()
+        .map(|c| format!("%{:02X}", c as u32))
+        .collect();
+    let header = base64::engine::general_purpose::STANDARD.encode(format!(
+        "{escaped_id}:{}",
+        creds.client_secret.as_deref().unwrap()
+    ));
+    let response = reqwest::Client::new()
+        .post(server.url("/token"))
+        .header("authorization", format!("Basic {header}"))
+        .form(&exchange(&code))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::OK);
+}
