@@ -10,6 +10,7 @@ use tokio::net::TcpListener;
 use crate::{
     config::Config,
     crypto::{at_rest::SecretBox, keys::SigningKeys, password::PasswordHasherConfig},
+    mfa::passkey::PasskeyService,
     model::now,
     store::{self, browser_sessions::DbSessionStore},
     web::templates::Templates,
@@ -27,6 +28,8 @@ pub struct Inner {
     pub secrets: SecretBox,
     pub templates: Templates,
     pub passwords: PasswordHasherConfig,
+    /// The WebAuthn relying party; `None` when passkeys cannot work (an IP-address issuer).
+    pub passkeys: Option<PasskeyService>,
 }
 
 impl Deref for AppState {
@@ -55,6 +58,13 @@ impl App {
         let keys = SigningKeys::load(&store::keys::load_or_create(&db, &secrets).await?)?;
         let templates = Templates::load(&config.themes_dir, &config.theme)?;
         let passwords = PasswordHasherConfig::new(&config.argon2)?;
+        let passkeys = PasskeyService::new(&config)?;
+        if passkeys.is_none() {
+            tracing::warn!(
+                issuer = %config.issuer,
+                "passkeys are off: the issuer is an IP address, which browsers refuse as a WebAuthn relying party; use a host name or set webauthn.rp_id"
+            );
+        }
         let state = AppState(Arc::new(Inner {
             config,
             db,
@@ -62,6 +72,7 @@ impl App {
             secrets,
             templates,
             passwords,
+            passkeys,
         }));
         let router = crate::web::router(state.clone());
         Ok(App {
@@ -106,6 +117,7 @@ async fn housekeeping(state: AppState) {
             store::transactions::delete_expired(&state.db, now).await?;
             store::tokens::delete_expired(&state.db, now).await?;
             store::user_sessions::delete_expired(&state.db, now).await?;
+            store::ceremonies::delete_expired(&state.db, now).await?;
             anyhow::Ok(())
         }
         .await;

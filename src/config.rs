@@ -28,6 +28,7 @@ const ENV_KEYS: &[&str] = &[
     "tokens",
     "session",
     "argon2",
+    "webauthn",
 ];
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
@@ -49,6 +50,43 @@ pub struct Config {
     pub tokens: TokenConfig,
     pub session: SessionConfig,
     pub argon2: Argon2Config,
+    pub webauthn: WebauthnConfig,
+}
+
+/// Passkeys (WebAuthn Level 3). User verification is always required: a passkey is then a
+/// multi-factor authenticator on its own.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct WebauthnConfig {
+    /// The relying-party id passkeys are bound to [default: the issuer's host]. It must be the
+    /// issuer's host or a registrable suffix of it, and never an IP address.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub rp_id: Option<String>,
+    /// Name shown by authenticators when a passkey is created.
+    pub rp_name: String,
+    /// Origins allowed to run ceremonies [default: the issuer's origin].
+    pub origins: Vec<String>,
+    /// How many passkeys one user may register.
+    pub max_passkeys_per_user: u32,
+    /// How long the browser waits for the user during a ceremony.
+    #[serde(with = "humantime_serde")]
+    pub ceremony_timeout: Duration,
+    /// How long a registration or authentication challenge stays valid on the server.
+    #[serde(with = "humantime_serde")]
+    pub challenge_lifetime: Duration,
+}
+
+impl Default for WebauthnConfig {
+    fn default() -> Self {
+        Self {
+            rp_id: None,
+            rp_name: "idp".into(),
+            origins: Vec::new(),
+            max_passkeys_per_user: 10,
+            ceremony_timeout: Duration::from_secs(60),
+            challenge_lifetime: Duration::from_secs(5 * 60),
+        }
+    }
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
@@ -78,6 +116,9 @@ pub struct SessionConfig {
     /// How long a user has to finish signing in once an application sent them here.
     #[serde(with = "humantime_serde")]
     pub login_timeout: Duration,
+    /// Adding a sign-in method needs a sign-in at most this old; older sessions sign in again.
+    #[serde(with = "humantime_serde")]
+    pub reauthentication_window: Duration,
 }
 
 /// argon2id parameters for password hashing (default: OWASP's first recommendation).
@@ -101,6 +142,7 @@ impl Default for Config {
             tokens: TokenConfig::default(),
             session: SessionConfig::default(),
             argon2: Argon2Config::default(),
+            webauthn: WebauthnConfig::default(),
         }
     }
 }
@@ -122,6 +164,7 @@ impl Default for SessionConfig {
             lifetime: Duration::from_secs(12 * 3600),
             idle_timeout: Duration::from_secs(2 * 3600),
             login_timeout: Duration::from_secs(15 * 60),
+            reauthentication_window: Duration::from_secs(10 * 60),
         }
     }
 }
@@ -234,6 +277,9 @@ impl Config {
             ("session.lifetime", self.session.lifetime),
             ("session.idle_timeout", self.session.idle_timeout),
             ("session.login_timeout", self.session.login_timeout),
+            ("session.reauthentication_window", self.session.reauthentication_window),
+            ("webauthn.ceremony_timeout", self.webauthn.ceremony_timeout),
+            ("webauthn.challenge_lifetime", self.webauthn.challenge_lifetime),
         ] {
             if value < Duration::from_secs(1) {
                 return Err(invalid(key, "must be at least 1s".into()));
@@ -252,6 +298,7 @@ impl Config {
                 "memory_kib, iterations and parallelism are out of range".into(),
             ));
         }
+        self.validate_webauthn(&issuer)?;
         if self.theme.is_empty() || self.theme.contains(['/', '\\', '.']) {
             return Err(invalid(
                 "theme",
@@ -259,6 +306,73 @@ impl Config {
             ));
         }
         Ok(self)
+    }
+
+    /// Browsers reject a relying-party id that is an IP address or that is not the page's
+    /// host or a registrable suffix of it (WebAuthn §5.1.3 step 8); catch that now.
+    fn validate_webauthn(&self, issuer: &url::Url) -> Result<(), ConfigError> {
+        let invalid = |key: &str, why: String| ConfigError::Invalid(format!("{key}: {why}"));
+        let host = issuer.host_str().unwrap_or_default();
+        let Some(rp_id) = self.rp_id() else {
+            // An issuer on an IP address with no explicit rp_id: the server runs, without
+            // passkeys (App::build logs why).
+            return Ok(());
+        };
+        if is_ip_literal(&rp_id) {
+            return Err(invalid(
+                "webauthn.rp_id",
+                format!(
+                    "{rp_id:?} is an IP address, which browsers refuse as a passkey relying party; use a host name (for local use: http://localhost)"
+                ),
+            ));
+        }
+        let within = |h: &str| h == rp_id || h.ends_with(&format!(".{rp_id}"));
+        if !within(host) {
+            return Err(invalid(
+                "webauthn.rp_id",
+                format!("{rp_id:?} is neither the issuer's host {host:?} nor a parent domain of it"),
+            ));
+        }
+        for origin in &self.webauthn.origins {
+            let url = url::Url::parse(origin)
+                .map_err(|e| invalid("webauthn.origins", format!("{origin:?}: {e}")))?;
+            let secure = url.scheme() == "https" || (url.scheme() == "http" && is_loopback_host(&url));
+            if !secure || !url.host_str().is_some_and(within) {
+                return Err(invalid(
+                    "webauthn.origins",
+                    format!("{origin:?} must be an https origin on {rp_id:?} or one of its subdomains"),
+                ));
+            }
+        }
+        if self.webauthn.max_passkeys_per_user == 0 {
+            return Err(invalid("webauthn.max_passkeys_per_user", "must be at least 1".into()));
+        }
+        Ok(())
+    }
+
+    /// The WebAuthn relying-party id in effect: the configured one, else the issuer's host
+    /// unless that is an IP address (browsers refuse those, so there are no passkeys then).
+    pub fn rp_id(&self) -> Option<String> {
+        match &self.webauthn.rp_id {
+            Some(rp_id) => Some(rp_id.clone()),
+            None => url::Url::parse(&self.issuer)
+                .ok()
+                .and_then(|u| u.host_str().map(str::to_owned))
+                .filter(|host| !is_ip_literal(host)),
+        }
+    }
+
+    /// The origins allowed to run WebAuthn ceremonies.
+    pub fn webauthn_origins(&self) -> Vec<url::Url> {
+        if self.webauthn.origins.is_empty() {
+            vec![url::Url::parse(&self.issuer).expect("validated in Config::load")]
+        } else {
+            self.webauthn
+                .origins
+                .iter()
+                .filter_map(|o| url::Url::parse(o).ok())
+                .collect()
+        }
     }
 
     /// Whether cookies must be `Secure` (and may use the `__Host-` prefix).
@@ -270,6 +384,10 @@ impl Config {
     pub fn issuer_url(&self) -> url::Url {
         url::Url::parse(&self.issuer).expect("validated in Config::load")
     }
+}
+
+fn is_ip_literal(host: &str) -> bool {
+    host.parse::<std::net::IpAddr>().is_ok() || host.starts_with('[')
 }
 
 fn is_loopback_host(url: &url::Url) -> bool {
@@ -313,6 +431,26 @@ mod tests {
         );
         assert!(check(|c| c.argon2.memory_kib = 1).starts_with("argon2"));
         assert!(check(|c| c.theme = "../etc".into()).starts_with("theme"));
+        assert!(
+            check(|c| c.webauthn.rp_id = Some("127.0.0.1".into())).starts_with("webauthn.rp_id")
+        );
+        assert!(
+            check(|c| c.webauthn.rp_id = Some("example.com".into())).starts_with("webauthn.rp_id")
+        );
+        assert!(
+            check(|c| c.webauthn.origins = vec!["https://evil.example".into()])
+                .starts_with("webauthn.origins")
+        );
+    }
+
+    #[test]
+    fn an_ip_issuer_runs_without_passkeys() {
+        let config = Config {
+            issuer: "http://127.0.0.1:8080".into(),
+            ..Config::default()
+        };
+        assert_eq!(config.validate().unwrap().rp_id(), None);
+        assert_eq!(Config::default().rp_id().as_deref(), Some("localhost"));
     }
 
     #[test]

@@ -7,12 +7,14 @@
 //! - [`crypto`], [`model`]: keys, secrets, passwords, domain types;
 //! - [`store`]: all SQL, over the `entity` crate.
 
+pub mod account;
 pub mod admin;
 pub mod app;
 pub mod cli;
 pub mod config;
 pub mod crypto;
 pub mod login;
+pub mod mfa;
 pub mod model;
 pub mod oidc;
 pub mod routes;

@@ -10,6 +10,8 @@ pub mod credential;
 pub mod grant;
 pub mod login_transaction;
 pub mod refresh_token;
+pub mod security_event;
 pub mod signing_key;
 pub mod user;
 pub mod user_session;
+pub mod webauthn_ceremony;

@@ -6,7 +6,8 @@ use sea_orm::entity::prelude::*;
 pub struct Model {
     #[sea_orm(primary_key, auto_increment = false)]
     pub id: String,
-    pub client_id: String,
+    /// The client whose authorization request this answers; `None` for the account pages.
+    pub client_id: Option<String>,
     pub browser_binding: String,
     #[sea_orm(column_type = "Text")]
     pub request: String,

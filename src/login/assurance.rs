@@ -1,28 +1,51 @@
-//! What a sign-in proved, and the `amr` (RFC 8176) and `acr` values derived from it. This is
-//! the only place either claim is computed: a session, an authorization code, a grant and
-//! every token issued from them carry an [`Authentication`] unchanged and ask it.
+//! What a sign-in proved, and the `amr` (RFC 8176, plus `pop` from OpenID Connect EAP ACR
+//! Values 1.0) and `acr` values derived from it. This is the only place either claim is
+//! computed: a session, an authorization code, a grant and every token issued from them
+//! carry an [`Authentication`] unchanged and ask it.
 
 use serde::{Deserialize, Serialize};
 
-/// A factor verified during one sign-in.
+/// A factor verified during one sign-in, with the facts `amr`/`acr` depend on.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "method", rename_all = "snake_case")]
 pub enum AuthMethod {
     /// A memorized secret checked against its argon2id hash.
     Password,
+    /// A WebAuthn assertion. User presence is always tested (webauthn-rs refuses assertions
+    /// without it); the other flags come from the authenticator data.
+    Passkey {
+        user_verified: bool,
+        /// The credential may be synced to other devices (a "synced passkey").
+        backup_eligible: bool,
+        backup_state: bool,
+        /// Attestation proved a hardware-protected key. Never true with `none` attestation.
+        #[serde(default)]
+        attested_hardware: bool,
+    },
 }
 
 /// RFC 8176 §2 authentication method reference values.
 pub mod amr {
     pub const PWD: &str = "pwd";
+    /// Proof of possession of a key (OpenID Connect EAP ACR Values 1.0 §3).
+    pub const POP: &str = "pop";
+    /// User presence was tested.
+    pub const USER: &str = "user";
+    /// Hardware-secured key.
+    pub const HWK: &str = "hwk";
+    /// Software-secured key: we use it for synced (backup-eligible) passkeys.
+    pub const SWK: &str = "swk";
+    pub const MFA: &str = "mfa";
 }
 
-/// Levels of the acr ladder, lowest first. The assurance work adds `mfa`, `phr` and `phrh`.
+/// Levels of the acr ladder, lowest first; each satisfies everything below it.
 pub mod acr {
     /// Single factor: a password only.
     pub const PWD: &str = "pwd";
+    /// Phishing-resistant (OpenID Connect EAP ACR Values 1.0): a passkey was used.
+    pub const PHR: &str = "phr";
     /// Every value this server can assert, for `acr_values_supported`.
-    pub const SUPPORTED: &[&str] = &[PWD];
+    pub const SUPPORTED: &[&str] = &[PWD, PHR];
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -53,24 +76,65 @@ impl Authentication {
         }
     }
 
+    fn passkeys(&self) -> impl Iterator<Item = &AuthMethod> {
+        self.factors
+            .iter()
+            .map(|f| &f.method)
+            .filter(|m| matches!(m, AuthMethod::Passkey { .. }))
+    }
+
     /// RFC 8176 values for what was verified in this sign-in (never what the account merely
     /// has enrolled), in a stable order.
     pub fn amr(&self) -> Vec<&'static str> {
         let mut out = Vec::new();
-        for factor in &self.factors {
-            let value = match factor.method {
-                AuthMethod::Password => amr::PWD,
-            };
+        let mut push = |value: &'static str| {
             if !out.contains(&value) {
                 out.push(value);
             }
+        };
+        let mut kinds = 0;
+        let mut verified_passkey = false;
+        if self.factors.iter().any(|f| f.method == AuthMethod::Password) {
+            push(amr::PWD);
+            kinds += 1;
+        }
+        for method in self.passkeys() {
+            let AuthMethod::Passkey {
+                user_verified,
+                backup_eligible,
+                attested_hardware,
+                ..
+            } = *method
+            else {
+                continue;
+            };
+            push(amr::POP);
+            push(amr::USER);
+            if backup_eligible {
+                push(amr::SWK);
+            } else if attested_hardware {
+                push(amr::HWK);
+            }
+            verified_passkey |= user_verified;
+        }
+        if self.passkeys().next().is_some() {
+            kinds += 1;
+        }
+        // Two independent factors, or a passkey with user verification: the authenticator
+        // itself combined possession with a PIN or biometric.
+        if kinds >= 2 || verified_passkey {
+            push(amr::MFA);
         }
         out
     }
 
     /// The highest rung of the acr ladder the verified factors satisfy.
     pub fn acr(&self) -> &'static str {
-        acr::PWD
+        if self.passkeys().next().is_some() {
+            acr::PHR
+        } else {
+            acr::PWD
+        }
     }
 }
 
@@ -78,18 +142,47 @@ impl Authentication {
 mod tests {
     use super::*;
 
+    const PASSWORD: AuthMethod = AuthMethod::Password;
+    const fn passkey(uv: bool, synced: bool) -> AuthMethod {
+        AuthMethod::Passkey {
+            user_verified: uv,
+            backup_eligible: synced,
+            backup_state: synced,
+            attested_hardware: false,
+        }
+    }
+
     #[test]
-    fn password_sign_in_is_pwd() {
-        let auth = Authentication::new(
-            "u".into(),
-            vec![VerifiedFactor {
-                method: AuthMethod::Password,
-                at: 100,
-            }],
-        );
-        assert_eq!(auth.amr(), vec!["pwd"]);
-        assert_eq!(auth.acr(), "pwd");
-        assert_eq!(auth.auth_time, 100);
+    fn amr_and_acr_for_every_combination() {
+        let table: &[(&[AuthMethod], &[&str], &str)] = &[
+            (&[PASSWORD], &["pwd"], "pwd"),
+            (&[passkey(true, true)], &["pop", "user", "swk", "mfa"], "phr"),
+            (&[passkey(true, false)], &["pop", "user", "mfa"], "phr"),
+            (&[passkey(false, false)], &["pop", "user"], "phr"),
+            (&[PASSWORD, passkey(true, true)], &["pwd", "pop", "user", "swk", "mfa"], "phr"),
+            (&[PASSWORD, passkey(false, false)], &["pwd", "pop", "user", "mfa"], "phr"),
+            (
+                &[AuthMethod::Passkey {
+                    user_verified: true,
+                    backup_eligible: false,
+                    backup_state: false,
+                    attested_hardware: true,
+                }],
+                &["pop", "user", "hwk", "mfa"],
+                "phr",
+            ),
+        ];
+        for (methods, amr, acr) in table {
+            let factors = methods
+                .iter()
+                .enumerate()
+                .map(|(i, &method)| VerifiedFactor { method, at: 100 + i as i64 })
+                .collect();
+            let auth = Authentication::new("u".into(), factors);
+            assert_eq!(auth.amr(), *amr, "{methods:?}");
+            assert_eq!(auth.acr(), *acr, "{methods:?}");
+            assert_eq!(auth.auth_time, 100 + methods.len() as i64 - 1);
+        }
     }
 
     #[test]

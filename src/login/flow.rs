@@ -3,26 +3,45 @@
 //! verify one factor, call one transition here, and follow [`LoginTransaction::next_url`].
 //!
 //! ```text
-//!   /authorize ──► decide() ──► UseSession ──────────────────────────► code
-//!                          ├──► LoginRequired (prompt=none) ─────────► error
-//!                          └──► SignIn: Identify ──password──► Authenticated ──finish──► code
+//!   /authorize ──► decide() ──► UseSession ─────────────────────────────────────► code
+//!                          ├──► LoginRequired (prompt=none) ────────────────────► error
+//!                          └──► SignIn ─┐
+//!   /account (not signed in) ───────────┴► Identify ─┬─passkey (UV)──────────► Authenticated
+//!                                                    └─password─┬─(no 2nd factor)─►  "
+//!                                                               └─► SecondFactor ─passkey─► "
+//!   Authenticated ──finish──► code for the client, or the account page
 //! ```
-//! The second-factor and passkey steps slot in between `Identify` and `Authenticated`.
 
 use serde::{Deserialize, Serialize};
 
 use super::assurance::{AuthMethod, Authentication, VerifiedFactor};
 use crate::{
     crypto::random,
+    mfa::passkey::AssertionFacts,
     oidc::authorize_request::{AuthorizationRequest, Prompt},
     routes,
 };
+
+/// What the sign-in is for.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "purpose", rename_all = "snake_case")]
+pub enum Purpose {
+    /// Answer a client's authorization request with a code.
+    Authorize(AuthorizationRequest),
+    /// Sign in to the account pages.
+    Account,
+}
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "step", rename_all = "snake_case")]
 pub enum Step {
     /// Waiting for the user to say who they are and prove it with a first factor.
     Identify,
+    /// The password was right; the user has a passkey and must use it too.
+    SecondFactor {
+        user_id: String,
+        factors: Vec<VerifiedFactor>,
+    },
     /// Every factor the request needs is verified.
     Authenticated { authentication: Authentication },
 }
@@ -33,7 +52,7 @@ pub struct LoginTransaction {
     /// A random value also kept in the browser session that started the transaction: a
     /// transaction id leaked from one browser is useless in another.
     pub browser_binding: String,
-    pub request: AuthorizationRequest,
+    pub purpose: Purpose,
     pub step: Step,
     pub created_at: i64,
     pub expires_at: i64,
@@ -43,6 +62,8 @@ pub struct LoginTransaction {
 pub enum FlowError {
     #[error("this sign-in is not at that step")]
     WrongStep,
+    #[error("that passkey belongs to another account")]
+    WrongUser,
 }
 
 /// What `/authorize` does with the browser's existing single-sign-on session.
@@ -78,16 +99,11 @@ pub fn decide(
 }
 
 impl LoginTransaction {
-    pub fn start(
-        request: AuthorizationRequest,
-        browser_binding: String,
-        now: i64,
-        ttl: i64,
-    ) -> Self {
+    pub fn start(purpose: Purpose, browser_binding: String, now: i64, ttl: i64) -> Self {
         LoginTransaction {
             id: random::id(),
             browser_binding,
-            request,
+            purpose,
             step: Step::Identify,
             created_at: now,
             expires_at: now + ttl,
@@ -98,30 +114,83 @@ impl LoginTransaction {
         now >= self.expires_at
     }
 
-    /// The user proved a password. With no second factor enrolled, that completes sign-in.
-    pub fn password_verified(self, user_id: String, now: i64) -> Result<Self, FlowError> {
-        match self.step {
-            Step::Identify => {
-                let factors = vec![VerifiedFactor {
-                    method: AuthMethod::Password,
-                    at: now,
-                }];
-                Ok(LoginTransaction {
-                    step: Step::Authenticated {
-                        authentication: Authentication::new(user_id, factors),
-                    },
-                    ..self
-                })
-            }
-            Step::Authenticated { .. } => Err(FlowError::WrongStep),
+    /// The client's request, unless this sign-in is for the account pages.
+    pub fn authorization_request(&self) -> Option<&AuthorizationRequest> {
+        match &self.purpose {
+            Purpose::Authorize(request) => Some(request),
+            Purpose::Account => None,
         }
     }
 
-    /// Ends the transaction, yielding what the user proved.
-    pub fn finish(self) -> Result<(AuthorizationRequest, Authentication), FlowError> {
+    /// The user proved a password. A user with a second factor must use it next.
+    pub fn password_verified(
+        self,
+        user_id: String,
+        has_second_factor: bool,
+        now: i64,
+    ) -> Result<Self, FlowError> {
+        let Step::Identify = self.step else {
+            return Err(FlowError::WrongStep);
+        };
+        let factors = vec![VerifiedFactor {
+            method: AuthMethod::Password,
+            at: now,
+        }];
+        let step = if has_second_factor {
+            Step::SecondFactor { user_id, factors }
+        } else {
+            Step::Authenticated {
+                authentication: Authentication::new(user_id, factors),
+            }
+        };
+        Ok(LoginTransaction { step, ..self })
+    }
+
+    /// The user proved a passkey: on its own (usernameless sign-in, with user
+    /// verification) or as the second factor after their password.
+    pub fn passkey_verified(
+        self,
+        user_id: String,
+        facts: AssertionFacts,
+        now: i64,
+    ) -> Result<Self, FlowError> {
+        let passkey = VerifiedFactor {
+            method: AuthMethod::Passkey {
+                user_verified: facts.user_verified,
+                backup_eligible: facts.backup_eligible,
+                backup_state: facts.backup_state,
+                attested_hardware: false,
+            },
+            at: now,
+        };
+        let factors = match self.step {
+            Step::Identify if facts.user_verified => vec![passkey],
+            Step::SecondFactor {
+                user_id: ref expected,
+                ref factors,
+            } => {
+                if *expected != user_id {
+                    return Err(FlowError::WrongUser);
+                }
+                let mut factors = factors.clone();
+                factors.push(passkey);
+                factors
+            }
+            _ => return Err(FlowError::WrongStep),
+        };
+        Ok(LoginTransaction {
+            step: Step::Authenticated {
+                authentication: Authentication::new(user_id, factors),
+            },
+            ..self
+        })
+    }
+
+    /// Ends the transaction, yielding what it was for and what the user proved.
+    pub fn finish(self) -> Result<(Purpose, Authentication), FlowError> {
         match self.step {
-            Step::Authenticated { authentication } => Ok((self.request, authentication)),
-            Step::Identify => Err(FlowError::WrongStep),
+            Step::Authenticated { authentication } => Ok((self.purpose, authentication)),
+            _ => Err(FlowError::WrongStep),
         }
     }
 
@@ -192,17 +261,57 @@ mod tests {
         );
     }
 
+    fn start() -> LoginTransaction {
+        let purpose = Purpose::Authorize(request(Prompt::Default, None));
+        LoginTransaction::start(purpose, "b".into(), 10, 600)
+    }
+
+    const UV: AssertionFacts = AssertionFacts {
+        user_verified: true,
+        backup_eligible: true,
+        backup_state: true,
+    };
+
     #[test]
     fn password_then_finish_yields_the_authentication() {
-        let tx = LoginTransaction::start(request(Prompt::Default, None), "b".into(), 10, 600);
+        let tx = start();
         assert_eq!(tx.clone().finish(), Err(FlowError::WrongStep));
-        let tx = tx.password_verified("u".into(), 20).unwrap();
+        let tx = tx.password_verified("u".into(), false, 20).unwrap();
         assert_eq!(
-            tx.clone().password_verified("u".into(), 21),
+            tx.clone().password_verified("u".into(), false, 21),
             Err(FlowError::WrongStep)
         );
         let (_, auth) = tx.finish().unwrap();
         assert_eq!(auth.amr(), vec!["pwd"]);
         assert_eq!(auth.auth_time, 20);
+    }
+
+    #[test]
+    fn a_user_with_a_passkey_needs_it_after_the_password() {
+        let tx = start().password_verified("u".into(), true, 20).unwrap();
+        assert!(matches!(tx.step, Step::SecondFactor { .. }));
+        assert_eq!(tx.clone().finish(), Err(FlowError::WrongStep));
+        assert_eq!(
+            tx.clone().passkey_verified("other".into(), UV, 21),
+            Err(FlowError::WrongUser)
+        );
+        let (_, auth) = tx.passkey_verified("u".into(), UV, 21).unwrap().finish().unwrap();
+        assert_eq!(auth.amr(), vec!["pwd", "pop", "user", "swk", "mfa"]);
+        assert_eq!(auth.auth_time, 21);
+    }
+
+    #[test]
+    fn a_verified_passkey_alone_signs_in() {
+        let (_, auth) = start().passkey_verified("u".into(), UV, 30).unwrap().finish().unwrap();
+        assert_eq!(auth.acr(), "phr");
+        // Without user verification a passkey is not enough on its own.
+        let unverified = AssertionFacts {
+            user_verified: false,
+            ..UV
+        };
+        assert_eq!(
+            start().passkey_verified("u".into(), unverified, 30),
+            Err(FlowError::WrongStep)
+        );
     }
 }

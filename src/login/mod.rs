@@ -2,14 +2,15 @@
 
 pub mod assurance;
 pub mod flow;
+pub mod passkey;
 pub mod session;
 
 use axum::{
     Form, Router,
     extract::{Query, State},
     http::StatusCode,
-    response::Response,
-    routing::get,
+    response::{IntoResponse, Redirect, Response},
+    routing::{get, post},
 };
 use minijinja::context;
 use sea_orm::TransactionTrait;
@@ -24,13 +25,16 @@ use crate::{
     routes, store,
     web::{csrf, page_error::PageError},
 };
-use flow::LoginTransaction;
+use flow::{LoginTransaction, Purpose, Step};
 
 /// Shown for every failed password sign-in, whether or not the user exists.
 pub const INCORRECT_CREDENTIALS: &str = "Incorrect username or password";
 
 pub fn routes() -> Router<AppState> {
-    Router::new().route(routes::LOGIN, get(get_login).post(post_login))
+    Router::new()
+        .route(routes::LOGIN, get(get_login).post(post_login))
+        .route(routes::LOGIN_PASSKEY_BEGIN, post(passkey::post_begin))
+        .route(routes::LOGIN_PASSKEY_FINISH, post(passkey::post_finish))
 }
 
 #[derive(Deserialize)]
@@ -51,38 +55,69 @@ pub struct LoginForm {
 }
 
 /// Loads a login transaction that this browser started and that has not expired.
-async fn load_transaction(
+pub(crate) async fn load_transaction(
+    state: &AppState,
+    session: &Session,
+    id: &str,
+) -> Result<Option<LoginTransaction>, anyhow::Error> {
+    let Some(tx) = store::transactions::get(&state.db, id).await? else {
+        return Ok(None);
+    };
+    if tx.is_expired(now()) || !session::owns(session, &tx.browser_binding).await {
+        return Ok(None);
+    }
+    Ok(Some(tx))
+}
+
+async fn load_page_transaction(
     state: &AppState,
     session: &Session,
     id: &str,
 ) -> Result<LoginTransaction, PageError> {
-    let tx = store::transactions::get(&state.db, id)
+    load_transaction(state, session, id)
         .await?
-        .ok_or(PageError::sign_in_expired())?;
-    if tx.is_expired(now()) || !session::owns(session, &tx.browser_binding).await {
-        return Err(PageError::sign_in_expired());
-    }
-    Ok(tx)
+        .ok_or(PageError::sign_in_expired())
 }
 
-async fn render_login(
+/// Starts a sign-in for the account pages and returns the sign-in page's URL.
+pub async fn start_account_sign_in(state: &AppState, session: &Session) -> anyhow::Result<String> {
+    let binding = session::browser_binding(session).await?;
+    let ttl = state.config.session.login_timeout.as_secs() as i64;
+    let tx = LoginTransaction::start(Purpose::Account, binding, now(), ttl);
+    store::transactions::insert(&state.db, &tx).await?;
+    Ok(tx.next_url())
+}
+
+/// The page for the transaction's current step.
+async fn render_step(
     state: &AppState,
     session: &Session,
     tx: &LoginTransaction,
     username: &str,
     error: Option<&str>,
-    status: StatusCode,
 ) -> Result<Response, PageError> {
-    let client = store::clients::get(&state.db, &tx.request.client_id).await?;
+    let client_name = match tx.authorization_request() {
+        Some(request) => store::clients::get(&state.db, &request.client_id)
+            .await?
+            .map(|c| c.name),
+        None => None,
+    };
+    let csrf_token = csrf::token(session).await?;
+    let template = match tx.step {
+        Step::Identify => "login.html",
+        Step::SecondFactor { .. } => "second_factor.html",
+        Step::Authenticated { .. } => return Err(PageError::sign_in_expired()),
+    };
     Ok(state.templates.render(
-        status,
-        "login.html",
+        StatusCode::OK,
+        template,
         context! {
             tx => tx.id.clone(),
-            csrf_token => csrf::token(session).await?,
+            csrf_token => csrf_token,
             username => username,
             error => error,
-            client_name => client.map(|c| c.name),
+            client_name => client_name,
+            passkeys => state.passkeys.is_some(),
         },
     ))
 }
@@ -97,9 +132,12 @@ pub async fn get_login(
             .ok()
             .and_then(|Query(q)| q.tx)
             .ok_or(PageError::sign_in_expired())?;
-        let tx = load_transaction(&state, &session, &id).await?;
-        let hint = tx.request.login_hint.clone().unwrap_or_default();
-        render_login(&state, &session, &tx, &hint, None, StatusCode::OK).await
+        let tx = load_page_transaction(&state, &session, &id).await?;
+        let hint = tx
+            .authorization_request()
+            .and_then(|r| r.login_hint.clone())
+            .unwrap_or_default();
+        render_step(&state, &session, &tx, &hint, None).await
     }
     .await
     .unwrap_or_else(|e| e.render(&state))
@@ -125,7 +163,10 @@ pub async fn post_login(
                 "For your security this form can only be sent once from the page that showed it. Go back to the application and sign in again.",
             ));
         }
-        let tx = load_transaction(&state, &session, &form.tx).await?;
+        let tx = load_page_transaction(&state, &session, &form.tx).await?;
+        if tx.step != Step::Identify {
+            return Err(PageError::sign_in_expired());
+        }
         let username = normalize_username(&form.username);
         let username = username.as_str();
 
@@ -145,57 +186,79 @@ pub async fn post_login(
             Some(user) if verified && !user.disabled => user,
             _ => {
                 tracing::info!("password sign-in failed");
-                return render_login(
-                    &state,
-                    &session,
-                    &tx,
-                    username,
-                    Some(INCORRECT_CREDENTIALS),
-                    StatusCode::OK,
-                )
-                .await;
+                return render_step(&state, &session, &tx, username, Some(INCORRECT_CREDENTIALS))
+                    .await;
             }
         };
+        store::users::touch_password(&state.db, &user.id).await?;
 
-        let tx_id = tx.id.clone();
-        let (request, authentication) = tx
-            .password_verified(user.id.clone(), now())
-            .and_then(LoginTransaction::finish)
+        let has_passkey =
+            state.passkeys.is_some() && store::passkeys::count(&state.db, &user.id).await? > 0;
+        let previous = tx.step.clone();
+        let tx = tx
+            .password_verified(user.id.clone(), has_passkey, now())
             .map_err(|_| PageError::sign_in_expired())?;
-        let client = store::clients::get(&state.db, &request.client_id)
-            .await?
-            .ok_or(PageError::sign_in_expired())?;
-        let to = request
-            .verified_redirect_uri(&client)
-            .ok_or(PageError::sign_in_expired())?;
-
-        // The transaction is consumed, the session recorded and the code stored together:
-        // either all of it happened or none of it did.
-        let sid = random::id();
-        let now = now();
-        let db = state.db.begin().await?;
-        if !store::transactions::delete(&db, &tx_id).await? {
+        tracing::info!(user = %user.id, "password verified");
+        if let Step::Authenticated { .. } = tx.step {
+            let url = complete(&state, &session, tx).await?;
+            return Ok(Redirect::to(&url).into_response());
+        }
+        if !store::transactions::advance(&state.db, &tx.id, &previous, &tx.step).await? {
             return Err(PageError::sign_in_expired());
         }
-        let expires_at = now + state.config.session.lifetime.as_secs() as i64;
-        if let Some(previous) = session::current_sid(&session).await? {
-            // A new sign-in in this browser replaces the previous one.
-            store::user_sessions::revoke(&db, &previous, now).await?;
-        }
-        store::user_sessions::create(&db, &sid, &authentication, now, expires_at).await?;
-        store::users::touch_password(&db, &user.id).await?;
-        let code = issue_code(&db, &state, &request, &authentication, Some(sid.clone())).await?;
-        db.commit().await?;
-
-        session::signed_in(&session, &sid).await?;
-        tracing::info!(user = %user.id, client = %client.client_id, "signed in with a password");
-        Ok(response::code(
-            &to,
-            &code,
-            request.state.as_deref(),
-            &state.config.issuer,
-        ))
+        Ok(Redirect::to(&tx.next_url()).into_response())
     }
     .await
     .unwrap_or_else(|e: PageError| e.render(&state))
+}
+
+/// Finishes an authenticated transaction and returns where the browser goes next: back to the
+/// client with a code, or to the account page. The transaction is consumed, the session
+/// recorded and the code stored in one database transaction: all of it happens or none.
+pub(crate) async fn complete(
+    state: &AppState,
+    session: &Session,
+    tx: LoginTransaction,
+) -> Result<String, PageError> {
+    let tx_id = tx.id.clone();
+    let (purpose, authentication) = tx.finish().map_err(|_| PageError::sign_in_expired())?;
+    let target = match &purpose {
+        Purpose::Authorize(request) => {
+            let client = store::clients::get(&state.db, &request.client_id)
+                .await?
+                .ok_or(PageError::sign_in_expired())?;
+            Some(
+                request
+                    .verified_redirect_uri(&client)
+                    .ok_or(PageError::sign_in_expired())?,
+            )
+        }
+        Purpose::Account => None,
+    };
+
+    let sid = random::id();
+    let now = now();
+    let db = state.db.begin().await?;
+    if !store::transactions::delete(&db, &tx_id).await? {
+        return Err(PageError::sign_in_expired());
+    }
+    if let Some(previous) = session::current_sid(session).await? {
+        // A new sign-in in this browser replaces the previous one.
+        store::user_sessions::revoke(&db, &previous, now).await?;
+    }
+    let expires_at = now + state.config.session.lifetime.as_secs() as i64;
+    store::user_sessions::create(&db, &sid, &authentication, now, expires_at).await?;
+    let url = match (&purpose, target) {
+        (Purpose::Authorize(request), Some(to)) => {
+            let code = issue_code(&db, state, request, &authentication, Some(sid.clone())).await?;
+            response::code_url(&to, &code, request.state.as_deref(), &state.config.issuer)
+                .ok_or(PageError::sign_in_expired())?
+        }
+        _ => routes::ACCOUNT.to_owned(),
+    };
+    db.commit().await?;
+
+    session::signed_in(session, &sid).await?;
+    tracing::info!(user = %authentication.user_id, amr = ?authentication.amr(), "signed in");
+    Ok(url)
 }

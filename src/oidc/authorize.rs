@@ -21,7 +21,7 @@ use crate::{
     crypto::random,
     login::{
         assurance::Authentication,
-        flow::{self, Decision, LoginTransaction},
+        flow::{self, Decision, LoginTransaction, Purpose},
         session,
     },
     model::now,
@@ -133,7 +133,7 @@ async fn try_authorize(
                 .await
                 .map_err(|e| fail(internal(e)))?;
             let ttl = state.config.session.login_timeout.as_secs() as i64;
-            let tx = LoginTransaction::start(request.clone(), binding, now, ttl);
+            let tx = LoginTransaction::start(Purpose::Authorize(request.clone()), binding, now, ttl);
             store::transactions::insert(&state.db, &tx)
                 .await
                 .map_err(|e| fail(internal(e)))?;

@@ -8,28 +8,47 @@ use url::Url;
 use super::error::OAuthError;
 use crate::model::client::VerifiedRedirectUri;
 
-fn redirect(to: &VerifiedRedirectUri, params: &[(&str, &str)]) -> Response {
-    let Ok(mut url) = Url::parse(to.as_str()) else {
-        // Registered URIs are validated as URLs, so this cannot happen; never redirect blind.
-        return (axum::http::StatusCode::BAD_REQUEST, "invalid redirect URI").into_response();
-    };
+fn with_params(to: &VerifiedRedirectUri, params: &[(&str, &str)]) -> Option<String> {
+    // Registered URIs are validated as URLs, so parsing cannot fail; if it did, we would
+    // rather fail than redirect blind.
+    let mut url = Url::parse(to.as_str()).ok()?;
     {
         let mut query = url.query_pairs_mut();
         for (name, value) in params {
             query.append_pair(name, value);
         }
     }
-    // 303 makes the browser follow with GET even after our POST (RFC 9700 §4.12).
-    Redirect::to(url.as_str()).into_response()
+    Some(url.into())
 }
 
-pub fn code(to: &VerifiedRedirectUri, code: &str, state: Option<&str>, issuer: &str) -> Response {
+fn redirect(to: &VerifiedRedirectUri, params: &[(&str, &str)]) -> Response {
+    match with_params(to, params) {
+        // 303 makes the browser follow with GET even after our POST (RFC 9700 §4.12).
+        Some(url) => Redirect::to(&url).into_response(),
+        None => (axum::http::StatusCode::BAD_REQUEST, "invalid redirect URI").into_response(),
+    }
+}
+
+/// The authorization response URL carrying `code`.
+pub fn code_url(
+    to: &VerifiedRedirectUri,
+    code: &str,
+    state: Option<&str>,
+    issuer: &str,
+) -> Option<String> {
     let mut params = vec![("code", code)];
     if let Some(state) = state {
         params.push(("state", state));
     }
     params.push(("iss", issuer));
-    redirect(to, &params)
+    with_params(to, &params)
+}
+
+pub fn code(to: &VerifiedRedirectUri, code: &str, state: Option<&str>, issuer: &str) -> Response {
+    match code_url(to, code, state, issuer) {
+        Some(url) => Redirect::to(&url).into_response(),
+        None => (axum::http::StatusCode::BAD_REQUEST, "invalid redirect URI").into_response(),
+    }
 }
 
 pub fn error(

@@ -2,8 +2,11 @@
 //! entity rows, and take any connection so callers can group writes in one transaction.
 
 pub mod browser_sessions;
+pub mod ceremonies;
 pub mod clients;
 pub mod keys;
+pub mod passkeys;
+pub mod security_events;
 pub mod tokens;
 pub mod transactions;
 pub mod user_sessions;

@@ -20,6 +20,17 @@ pub async fn token(session: &Session) -> Result<String, tower_sessions::session:
     Ok(token)
 }
 
+/// The header the page scripts send the token in, for JSON requests.
+pub const HEADER: &str = "x-csrf-token";
+
+/// Whether the request's `X-CSRF-Token` header carries this session's token.
+pub async fn verify_header(session: &Session, headers: &axum::http::HeaderMap) -> bool {
+    match headers.get(HEADER).and_then(|v| v.to_str().ok()) {
+        Some(token) => verify(session, token).await,
+        None => false,
+    }
+}
+
 /// Whether `submitted` is this session's token.
 pub async fn verify(session: &Session, submitted: &str) -> bool {
     match session.get::<String>(SESSION_KEY).await {

@@ -1,6 +1,7 @@
 //! HTTP plumbing shared by every feature: the router, sessions, security headers, static
 //! files, CSRF and the request extractors.
 
+pub mod api_error;
 pub mod csrf;
 pub mod page_error;
 pub mod templates;
@@ -50,6 +51,7 @@ pub fn router(state: AppState) -> Router {
     let mut router = Router::new()
         .merge(crate::oidc::routes())
         .merge(crate::login::routes())
+        .merge(crate::account::routes())
         .route(&format!("{}/{{file}}", routes::STATIC), get(get_static))
         .route(routes::HEALTH, get(|| async { "ok" }))
         .fallback(not_found)

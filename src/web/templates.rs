@@ -27,11 +27,33 @@ const TEMPLATES: &[(&str, &str)] = &[
 ];
 
 /// Static files of the default theme, with their content types.
-const STATIC_FILES: &[(&str, &str, &[u8])] = &[(
-    "idp.css",
-    "text/css; charset=utf-8",
-    include_bytes!("../../themes/default/static/idp.css"),
-)];
+const STATIC_FILES: &[(&str, &str, &[u8])] = &[
+    (
+        "idp.css",
+        "text/css; charset=utf-8",
+        include_bytes!("../../themes/default/static/idp.css"),
+    ),
+    (
+        "passkey.js",
+        "text/javascript; charset=utf-8",
+        include_bytes!("../../themes/default/static/passkey.js"),
+    ),
+];
+
+/// Formats a Unix time as `2026-12-02 12:34 UTC`.
+fn datetime(unix: i64) -> String {
+    match time::OffsetDateTime::from_unix_timestamp(unix) {
+        Ok(t) => format!(
+            "{}-{:02}-{:02} {:02}:{:02} UTC",
+            t.year(),
+            u8::from(t.month()),
+            t.day(),
+            t.hour(),
+            t.minute()
+        ),
+        Err(_) => String::new(),
+    }
+}
 
 pub struct Templates {
     env: Environment<'static>,
@@ -42,6 +64,7 @@ impl Templates {
     /// Loads the theme named `theme` (`default` needs no files on disk).
     pub fn load(themes_dir: &Path, theme: &str) -> anyhow::Result<Templates> {
         let mut env = Environment::new();
+        env.add_filter("datetime", datetime);
         let mut static_files: HashMap<String, (&'static str, Vec<u8>)> = STATIC_FILES
             .iter()
             .map(|(name, ty, body)| (name.to_string(), (*ty, body.to_vec())))

@@ -1,0 +1,149 @@
+//! The self-service account console: the signed-in user's passkeys (add, rename, delete) as
+//! hosted pages and as a JSON API for apps, and signing out.
+
+pub mod passkeys;
+
+use axum::{
+    Form, Router,
+    extract::State,
+    http::StatusCode,
+    response::{IntoResponse, Redirect, Response},
+    routing::{get, post},
+};
+use minijinja::{context, value::Serde};
+use serde::Deserialize;
+use tower_sessions::Session;
+
+use crate::{
+    app::AppState,
+    login::{self, assurance::Authentication, session},
+    model::{now, user::User},
+    routes, store,
+    web::{csrf, page_error::PageError},
+};
+
+pub fn routes() -> Router<AppState> {
+    Router::new()
+        .route(routes::ACCOUNT, get(get_account))
+        .route(routes::ACCOUNT_REAUTHENTICATE, get(get_reauthenticate))
+        .route(routes::LOGOUT, post(post_logout))
+        .route(routes::ACCOUNT_PASSKEY_RENAME, post(passkeys::post_rename))
+        .route(routes::ACCOUNT_PASSKEY_DELETE, post(passkeys::post_delete))
+        .route(routes::API_PASSKEYS, get(passkeys::api_list))
+        .route(
+            routes::API_PASSKEY,
+            axum::routing::patch(passkeys::api_rename).delete(passkeys::api_delete),
+        )
+        .route(routes::API_PASSKEY_REGISTER_BEGIN, post(passkeys::api_register_begin))
+        .route(routes::API_PASSKEY_REGISTER_FINISH, post(passkeys::api_register_finish))
+}
+
+/// The signed-in user of this browser, with their session id and sign-in.
+pub struct SignedIn {
+    pub sid: String,
+    pub user: User,
+    pub authentication: Authentication,
+}
+
+impl SignedIn {
+    pub async fn of(state: &AppState, session: &Session) -> anyhow::Result<Option<SignedIn>> {
+        let Some((sid, authentication)) = session::current(state, session).await? else {
+            return Ok(None);
+        };
+        let Some(user) = store::users::find_by_id(&state.db, &authentication.user_id).await? else {
+            return Ok(None);
+        };
+        Ok(Some(SignedIn {
+            sid,
+            user,
+            authentication,
+        }))
+    }
+
+    /// Whether the sign-in is recent enough to add a sign-in method.
+    pub fn is_recent(&self, state: &AppState) -> bool {
+        now() - self.authentication.auth_time
+            <= state.config.session.reauthentication_window.as_secs() as i64
+    }
+}
+
+/// Renders the account page with an optional message.
+pub async fn render_account(
+    state: &AppState,
+    session: &Session,
+    signed_in: &SignedIn,
+    status: StatusCode,
+    error: Option<&str>,
+) -> Result<Response, PageError> {
+    let passkeys = store::passkeys::list(&state.db, &signed_in.user.id).await?;
+    let has_password = store::users::password_hash(&state.db, &signed_in.user.id)
+        .await?
+        .is_some();
+    Ok(state.templates.render(
+        status,
+        "account.html",
+        context! {
+            user => Serde(signed_in.user.clone()),
+            passkeys => Serde(passkeys),
+            has_password => has_password,
+            passkeys_enabled => state.passkeys.is_some(),
+            csrf_token => csrf::token(session).await?,
+            error => error,
+            amr => signed_in.authentication.amr(),
+        },
+    ))
+}
+
+async fn get_account(State(state): State<AppState>, session: Session) -> Response {
+    async {
+        match SignedIn::of(&state, &session).await? {
+            Some(signed_in) => render_account(&state, &session, &signed_in, StatusCode::OK, None).await,
+            None => Ok(Redirect::to(&login::start_account_sign_in(&state, &session).await?).into_response()),
+        }
+    }
+    .await
+    .unwrap_or_else(|e: PageError| e.render(&state))
+}
+
+/// Asks a signed-in user to sign in again (before sensitive changes).
+async fn get_reauthenticate(State(state): State<AppState>, session: Session) -> Response {
+    match login::start_account_sign_in(&state, &session).await {
+        Ok(url) => Redirect::to(&url).into_response(),
+        Err(e) => PageError::from(e).render(&state),
+    }
+}
+
+#[derive(Deserialize)]
+pub struct CsrfForm {
+    #[serde(default)]
+    csrf_token: String,
+}
+
+/// Signs this browser out: its session row is revoked and the browser session emptied.
+async fn post_logout(
+    State(state): State<AppState>,
+    session: Session,
+    form: Result<Form<CsrfForm>, axum::extract::rejection::FormRejection>,
+) -> Response {
+    async {
+        let token = form.map(|Form(f)| f.csrf_token).unwrap_or_default();
+        if !csrf::verify(&session, &token).await {
+            return Err(PageError::user(
+                StatusCode::FORBIDDEN,
+                "This form has expired",
+                "Reload the page and try again.",
+            ));
+        }
+        if let Some(sid) = session::current_sid(&session).await? {
+            store::user_sessions::revoke(&state.db, &sid, now()).await?;
+        }
+        session.flush().await?;
+        Ok(state.templates.render(
+            StatusCode::OK,
+            "signed_out.html",
+            context! {},
+        ))
+    }
+    .await
+    .unwrap_or_else(|e: PageError| e.render(&state))
+}

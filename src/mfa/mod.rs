@@ -1,0 +1,3 @@
+//! Verifying and enrolling authentication factors beyond the password. No HTTP here.
+
+pub mod passkey;

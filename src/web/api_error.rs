@@ -1,0 +1,80 @@
+//! Errors of the JSON APIs behind the hosted pages (passkey ceremonies, account API):
+//! `{"error": code, "message": text for a person}` with a fitting status.
+
+use axum::{
+    Json,
+    http::StatusCode,
+    response::{IntoResponse, Response},
+};
+use serde_json::json;
+
+#[derive(Debug)]
+pub struct ApiError {
+    pub status: StatusCode,
+    pub code: &'static str,
+    pub message: String,
+}
+
+impl ApiError {
+    pub fn new(status: StatusCode, code: &'static str, message: impl Into<String>) -> Self {
+        ApiError {
+            status,
+            code,
+            message: message.into(),
+        }
+    }
+
+    pub fn bad_request(message: impl Into<String>) -> Self {
+        Self::new(StatusCode::BAD_REQUEST, "invalid_request", message)
+    }
+
+    pub fn csrf() -> Self {
+        Self::new(
+            StatusCode::FORBIDDEN,
+            "csrf",
+            "This page has expired. Reload it and try again.",
+        )
+    }
+
+    pub fn not_signed_in() -> Self {
+        Self::new(StatusCode::UNAUTHORIZED, "not_signed_in", "Sign in first.")
+    }
+
+    pub fn sign_in_expired() -> Self {
+        Self::new(
+            StatusCode::BAD_REQUEST,
+            "sign_in_expired",
+            "This sign-in is no longer valid. Go back to the application and sign in again.",
+        )
+    }
+
+    pub fn passkeys_unavailable() -> Self {
+        Self::new(
+            StatusCode::NOT_FOUND,
+            "passkeys_unavailable",
+            "Passkeys are not available on this server.",
+        )
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        (
+            self.status,
+            [(axum::http::header::CACHE_CONTROL, "no-store")],
+            Json(json!({"error": self.code, "message": self.message})),
+        )
+            .into_response()
+    }
+}
+
+impl<E: Into<anyhow::Error>> From<E> for ApiError {
+    fn from(e: E) -> Self {
+        tracing::error!(error = format!("{:#}", e.into()), "request failed");
+        ApiError::new(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "server_error",
+            "Something went wrong on our side. Please try again.",
+        )
+    }
+}

@@ -1,0 +1,166 @@
+// Passkey ceremonies for idp's hosted pages: sign-in (button and autofill), the passkey as a
+// second factor, and registration on the account page. The server keeps every challenge;
+// this script only carries options to navigator.credentials and the results back, converting
+// between ArrayBuffers and the base64url strings of the WebAuthn JSON forms.
+"use strict";
+(() => {
+  const toBuffer = (text) => {
+    const base64 = text.replace(/-/g, "+").replace(/_/g, "/").padEnd(Math.ceil(text.length / 4) * 4, "=");
+    return Uint8Array.from(atob(base64), (c) => c.charCodeAt(0)).buffer;
+  };
+  const toText = (buffer) =>
+    btoa(String.fromCharCode(...new Uint8Array(buffer))).replace(/\+/g, "-").replace(/\//g, "_").replace(/=+$/, "");
+
+  const csrfToken = () => document.querySelector('meta[name="csrf-token"]')?.content ?? "";
+
+  async function post(url, body) {
+    const response = await fetch(url, {
+      method: "POST",
+      credentials: "same-origin",
+      headers: { "Content-Type": "application/json", "X-CSRF-Token": csrfToken() },
+      body: JSON.stringify(body ?? {}),
+    });
+    const data = await response.json().catch(() => ({}));
+    if (!response.ok) {
+      const error = new Error(data.message || "Something went wrong. Please try again.");
+      error.code = data.error;
+      throw error;
+    }
+    return data;
+  }
+
+  const requestOptions = ({ publicKey }) => ({
+    ...publicKey,
+    challenge: toBuffer(publicKey.challenge),
+    allowCredentials: (publicKey.allowCredentials || []).map((c) => ({ ...c, id: toBuffer(c.id) })),
+  });
+
+  const creationOptions = ({ publicKey }) => ({
+    ...publicKey,
+    challenge: toBuffer(publicKey.challenge),
+    user: { ...publicKey.user, id: toBuffer(publicKey.user.id) },
+    excludeCredentials: (publicKey.excludeCredentials || []).map((c) => ({ ...c, id: toBuffer(c.id) })),
+  });
+
+  const assertionJson = (credential) => ({
+    id: credential.id,
+    rawId: toText(credential.rawId),
+    type: credential.type,
+    response: {
+      authenticatorData: toText(credential.response.authenticatorData),
+      clientDataJSON: toText(credential.response.clientDataJSON),
+      signature: toText(credential.response.signature),
+      userHandle: credential.response.userHandle ? toText(credential.response.userHandle) : null,
+    },
+    extensions: credential.getClientExtensionResults(),
+  });
+
+  const attestationJson = (credential) => ({
+    id: credential.id,
+    rawId: toText(credential.rawId),
+    type: credential.type,
+    response: {
+      attestationObject: toText(credential.response.attestationObject),
+      clientDataJSON: toText(credential.response.clientDataJSON),
+      transports: credential.response.getTransports ? credential.response.getTransports() : [],
+    },
+    extensions: credential.getClientExtensionResults(),
+  });
+
+  const supported = () => Boolean(window.PublicKeyCredential && navigator.credentials);
+  const cancelled = (error) => error && (error.name === "AbortError" || error.name === "NotAllowedError");
+
+  // Sign-in, or the second factor: the server knows from the sign-in's step which one.
+  function setUpSignIn(box, { autofill }) {
+    const tx = box.dataset.tx;
+    const button = box.querySelector("[data-passkey-start]");
+    const status = box.querySelector("[data-passkey-status]");
+    let pendingAutofill = null;
+
+    async function run(conditional) {
+      const begin = await post("/login/passkey/begin", { tx, conditional });
+      const options = { publicKey: requestOptions(begin.options) };
+      if (conditional) {
+        pendingAutofill = new AbortController();
+        options.mediation = "conditional";
+        options.signal = pendingAutofill.signal;
+      }
+      const credential = await navigator.credentials.get(options);
+      if (!credential) return;
+      status.textContent = "Signing you in…";
+      const done = await post("/login/passkey/finish", {
+        tx,
+        ceremony: begin.ceremony,
+        credential: assertionJson(credential),
+      });
+      window.location.assign(done.redirect);
+    }
+
+    if (!supported()) {
+      button.disabled = true;
+      status.textContent = "This browser cannot use passkeys.";
+      return;
+    }
+    button.addEventListener("click", async () => {
+      if (pendingAutofill) pendingAutofill.abort();
+      button.disabled = true;
+      status.textContent = "Follow your browser's instructions to use your passkey.";
+      try {
+        await run(false);
+      } catch (error) {
+        status.textContent = cancelled(error)
+          ? "The passkey request was cancelled. You can try again."
+          : error.message;
+        button.disabled = false;
+      }
+    });
+    if (autofill && PublicKeyCredential.isConditionalMediationAvailable) {
+      PublicKeyCredential.isConditionalMediationAvailable().then((available) => {
+        if (!available) return;
+        run(true).catch((error) => {
+          if (!cancelled(error)) status.textContent = error.message;
+        });
+      });
+    }
+  }
+
+  function setUpRegistration(box) {
+    const button = box.querySelector("[data-passkey-start]");
+    const status = box.querySelector("[data-passkey-status]");
+    const name = box.querySelector("#passkey-name");
+    if (!supported()) {
+      button.disabled = true;
+      status.textContent = "This browser cannot create passkeys.";
+      return;
+    }
+    button.addEventListener("click", async () => {
+      button.disabled = true;
+      status.textContent = "Follow your browser's instructions to create your passkey.";
+      try {
+        const begin = await post("/account/api/passkeys/register/begin");
+        const credential = await navigator.credentials.create({ publicKey: creationOptions(begin.options) });
+        await post("/account/api/passkeys/register/finish", {
+          ceremony: begin.ceremony,
+          name: name.value,
+          credential: attestationJson(credential),
+        });
+        status.textContent = "Passkey added.";
+        window.location.reload();
+      } catch (error) {
+        if (error.code === "reauthentication_required") {
+          status.textContent = error.message;
+          window.location.assign("/account/reauthenticate");
+          return;
+        }
+        status.textContent = cancelled(error)
+          ? "Creating the passkey was cancelled. You can try again."
+          : error.message;
+        button.disabled = false;
+      }
+    });
+  }
+
+  document.querySelectorAll("[data-passkey-sign-in]").forEach((box) => setUpSignIn(box, { autofill: true }));
+  document.querySelectorAll("[data-passkey-second-factor]").forEach((box) => setUpSignIn(box, { autofill: false }));
+  document.querySelectorAll("[data-passkey-register]").forEach(setUpRegistration);
+})();
