@@ -277,9 +277,15 @@ impl Config {
             ("session.lifetime", self.session.lifetime),
             ("session.idle_timeout", self.session.idle_timeout),
             ("session.login_timeout", self.session.login_timeout),
-            ("session.reauthentication_window", self.session.reauthentication_window),
+            (
+                "session.reauthentication_window",
+                self.session.reauthentication_window,
+            ),
             ("webauthn.ceremony_timeout", self.webauthn.ceremony_timeout),
-            ("webauthn.challenge_lifetime", self.webauthn.challenge_lifetime),
+            (
+                "webauthn.challenge_lifetime",
+                self.webauthn.challenge_lifetime,
+            ),
         ] {
             if value < Duration::from_secs(1) {
                 return Err(invalid(key, "must be at least 1s".into()));
@@ -330,22 +336,30 @@ impl Config {
         if !within(host) {
             return Err(invalid(
                 "webauthn.rp_id",
-                format!("{rp_id:?} is neither the issuer's host {host:?} nor a parent domain of it"),
+                format!(
+                    "{rp_id:?} is neither the issuer's host {host:?} nor a parent domain of it"
+                ),
             ));
         }
         for origin in &self.webauthn.origins {
             let url = url::Url::parse(origin)
                 .map_err(|e| invalid("webauthn.origins", format!("{origin:?}: {e}")))?;
-            let secure = url.scheme() == "https" || (url.scheme() == "http" && is_loopback_host(&url));
+            let secure =
+                url.scheme() == "https" || (url.scheme() == "http" && is_loopback_host(&url));
             if !secure || !url.host_str().is_some_and(within) {
                 return Err(invalid(
                     "webauthn.origins",
-                    format!("{origin:?} must be an https origin on {rp_id:?} or one of its subdomains"),
+                    format!(
+                        "{origin:?} must be an https origin on {rp_id:?} or one of its subdomains"
+                    ),
                 ));
             }
         }
         if self.webauthn.max_passkeys_per_user == 0 {
-            return Err(invalid("webauthn.max_passkeys_per_user", "must be at least 1".into()));
+            return Err(invalid(
+                "webauthn.max_passkeys_per_user",
+                "must be at least 1".into(),
+            ));
         }
         Ok(())
     }

@@ -34,8 +34,14 @@ pub fn routes() -> Router<AppState> {
             routes::API_PASSKEY,
             axum::routing::patch(passkeys::api_rename).delete(passkeys::api_delete),
         )
-        .route(routes::API_PASSKEY_REGISTER_BEGIN, post(passkeys::api_register_begin))
-        .route(routes::API_PASSKEY_REGISTER_FINISH, post(passkeys::api_register_finish))
+        .route(
+            routes::API_PASSKEY_REGISTER_BEGIN,
+            post(passkeys::api_register_begin),
+        )
+        .route(
+            routes::API_PASSKEY_REGISTER_FINISH,
+            post(passkeys::api_register_finish),
+        )
 }
 
 /// The signed-in user of this browser, with their session id and sign-in.
@@ -65,6 +71,15 @@ impl SignedIn {
         now() - self.authentication.auth_time
             <= state.config.session.reauthentication_window.as_secs() as i64
     }
+}
+
+const FLASH_KEY: &str = "account_flash";
+
+/// Keeps a message for the next account page, so a refused form can redirect back to
+/// `/account` (post/redirect/get) and a reload never re-sends it.
+pub async fn flash(session: &Session, message: &str) -> anyhow::Result<()> {
+    session.insert(FLASH_KEY, message).await?;
+    Ok(())
 }
 
 /// Renders the account page with an optional message.
@@ -97,8 +112,21 @@ pub async fn render_account(
 async fn get_account(State(state): State<AppState>, session: Session) -> Response {
     async {
         match SignedIn::of(&state, &session).await? {
-            Some(signed_in) => render_account(&state, &session, &signed_in, StatusCode::OK, None).await,
-            None => Ok(Redirect::to(&login::start_account_sign_in(&state, &session).await?).into_response()),
+            Some(signed_in) => {
+                let message: Option<String> = session.remove(FLASH_KEY).await?;
+                render_account(
+                    &state,
+                    &session,
+                    &signed_in,
+                    StatusCode::OK,
+                    message.as_deref(),
+                )
+                .await
+            }
+            None => Ok(
+                Redirect::to(&login::start_account_sign_in(&state, &session).await?)
+                    .into_response(),
+            ),
         }
     }
     .await
@@ -138,11 +166,9 @@ async fn post_logout(
             store::user_sessions::revoke(&state.db, &sid, now()).await?;
         }
         session.flush().await?;
-        Ok(state.templates.render(
-            StatusCode::OK,
-            "signed_out.html",
-            context! {},
-        ))
+        Ok(state
+            .templates
+            .render(StatusCode::OK, "signed_out.html", context! {}))
     }
     .await
     .unwrap_or_else(|e: PageError| e.render(&state))

@@ -13,7 +13,7 @@ use serde_json::json;
 use tower_sessions::Session;
 use webauthn_rs::prelude::{PasskeyRegistration, RegisterPublicKeyCredential};
 
-use super::{SignedIn, render_account};
+use super::SignedIn;
 use crate::{
     app::AppState,
     model::now,
@@ -89,11 +89,16 @@ async fn signed_in_api(
 type JsonBody<T> = Result<Json<T>, axum::extract::rejection::JsonRejection>;
 
 fn body<T>(body: JsonBody<T>) -> Result<T, ApiError> {
-    body.map(|Json(b)| b)
-        .map_err(|e| ApiError::bad_request(format!("The request could not be read: {}", e.body_text())))
+    body.map(|Json(b)| b).map_err(|e| {
+        ApiError::bad_request(format!("The request could not be read: {}", e.body_text()))
+    })
 }
 
-pub async fn api_list(State(state): State<AppState>, session: Session, headers: HeaderMap) -> Response {
+pub async fn api_list(
+    State(state): State<AppState>,
+    session: Session,
+    headers: HeaderMap,
+) -> Response {
     async {
         let signed_in = signed_in_api(&state, &session, &headers, false).await?;
         let passkeys = store::passkeys::list(&state.db, &signed_in.user.id).await?;
@@ -110,7 +115,10 @@ pub async fn api_register_begin(
     headers: HeaderMap,
 ) -> Response {
     async {
-        let passkeys = state.passkeys.as_ref().ok_or_else(ApiError::passkeys_unavailable)?;
+        let passkeys = state
+            .passkeys
+            .as_ref()
+            .ok_or_else(ApiError::passkeys_unavailable)?;
         let signed_in = signed_in_api(&state, &session, &headers, true).await?;
         if !signed_in.is_recent(&state) {
             return Err(ApiError::new(
@@ -171,10 +179,18 @@ pub async fn api_register_finish(
     request: JsonBody<RegisterFinish>,
 ) -> Response {
     async {
-        let passkeys = state.passkeys.as_ref().ok_or_else(ApiError::passkeys_unavailable)?;
+        let passkeys = state
+            .passkeys
+            .as_ref()
+            .ok_or_else(ApiError::passkeys_unavailable)?;
         let signed_in = signed_in_api(&state, &session, &headers, true).await?;
         let request = body(request)?;
-        let name = match request.name.as_deref().map(str::trim).filter(|n| !n.is_empty()) {
+        let name = match request
+            .name
+            .as_deref()
+            .map(str::trim)
+            .filter(|n| !n.is_empty())
+        {
             Some(name) => validate_name(name).map_err(ApiError::bad_request)?,
             None => default_name(&headers),
         };
@@ -249,7 +265,11 @@ pub async fn api_rename(
         let signed_in = signed_in_api(&state, &session, &headers, true).await?;
         let name = validate_name(&body(request)?.name).map_err(ApiError::bad_request)?;
         if !store::passkeys::rename(&state.db, &signed_in.user.id, &id, &name).await? {
-            return Err(ApiError::new(StatusCode::NOT_FOUND, "not_found", "No such passkey."));
+            return Err(ApiError::new(
+                StatusCode::NOT_FOUND,
+                "not_found",
+                "No such passkey.",
+            ));
         }
         Ok(Json(json!({"id": id, "name": name})).into_response())
     }
@@ -329,12 +349,15 @@ async fn page_action(
         ));
     }
     match action(&signed_in, form).await {
-        Ok(()) => Ok(Redirect::to(routes::ACCOUNT).into_response()),
-        Err(e) if e.status.is_client_error() => {
-            render_account(state, session, &signed_in, e.status, Some(&e.message)).await
+        Ok(()) => {}
+        Err(e) if e.status.is_client_error() => super::flash(session, &e.message).await?,
+        Err(_) => {
+            return Err(PageError::Internal(anyhow::anyhow!(
+                "passkey change failed"
+            )));
         }
-        Err(_) => Err(PageError::Internal(anyhow::anyhow!("passkey change failed"))),
     }
+    Ok(Redirect::to(routes::ACCOUNT).into_response())
 }
 
 pub async fn post_rename(
@@ -348,7 +371,11 @@ pub async fn post_rename(
         if store::passkeys::rename(&state.db, &signed_in.user.id, &id, &name).await? {
             Ok(())
         } else {
-            Err(ApiError::new(StatusCode::NOT_FOUND, "not_found", "No such passkey."))
+            Err(ApiError::new(
+                StatusCode::NOT_FOUND,
+                "not_found",
+                "No such passkey.",
+            ))
         }
     })
     .await

@@ -94,7 +94,11 @@ impl Authentication {
         };
         let mut kinds = 0;
         let mut verified_passkey = false;
-        if self.factors.iter().any(|f| f.method == AuthMethod::Password) {
+        if self
+            .factors
+            .iter()
+            .any(|f| f.method == AuthMethod::Password)
+        {
             push(amr::PWD);
             kinds += 1;
         }
@@ -156,11 +160,23 @@ mod tests {
     fn amr_and_acr_for_every_combination() {
         let table: &[(&[AuthMethod], &[&str], &str)] = &[
             (&[PASSWORD], &["pwd"], "pwd"),
-            (&[passkey(true, true)], &["pop", "user", "swk", "mfa"], "phr"),
+            (
+                &[passkey(true, true)],
+                &["pop", "user", "swk", "mfa"],
+                "phr",
+            ),
             (&[passkey(true, false)], &["pop", "user", "mfa"], "phr"),
             (&[passkey(false, false)], &["pop", "user"], "phr"),
-            (&[PASSWORD, passkey(true, true)], &["pwd", "pop", "user", "swk", "mfa"], "phr"),
-            (&[PASSWORD, passkey(false, false)], &["pwd", "pop", "user", "mfa"], "phr"),
+            (
+                &[PASSWORD, passkey(true, true)],
+                &["pwd", "pop", "user", "swk", "mfa"],
+                "phr",
+            ),
+            (
+                &[PASSWORD, passkey(false, false)],
+                &["pwd", "pop", "user", "mfa"],
+                "phr",
+            ),
             (
                 &[AuthMethod::Passkey {
                     user_verified: true,
@@ -176,7 +192,10 @@ mod tests {
             let factors = methods
                 .iter()
                 .enumerate()
-                .map(|(i, &method)| VerifiedFactor { method, at: 100 + i as i64 })
+                .map(|(i, &method)| VerifiedFactor {
+                    method,
+                    at: 100 + i as i64,
+                })
                 .collect();
             let auth = Authentication::new("u".into(), factors);
             assert_eq!(auth.amr(), *amr, "{methods:?}");

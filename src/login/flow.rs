@@ -295,14 +295,22 @@ mod tests {
             tx.clone().passkey_verified("other".into(), UV, 21),
             Err(FlowError::WrongUser)
         );
-        let (_, auth) = tx.passkey_verified("u".into(), UV, 21).unwrap().finish().unwrap();
+        let (_, auth) = tx
+            .passkey_verified("u".into(), UV, 21)
+            .unwrap()
+            .finish()
+            .unwrap();
         assert_eq!(auth.amr(), vec!["pwd", "pop", "user", "swk", "mfa"]);
         assert_eq!(auth.auth_time, 21);
     }
 
     #[test]
     fn a_verified_passkey_alone_signs_in() {
-        let (_, auth) = start().passkey_verified("u".into(), UV, 30).unwrap().finish().unwrap();
+        let (_, auth) = start()
+            .passkey_verified("u".into(), UV, 30)
+            .unwrap()
+            .finish()
+            .unwrap();
         assert_eq!(auth.acr(), "phr");
         // Without user verification a passkey is not enough on its own.
         let unverified = AssertionFacts {

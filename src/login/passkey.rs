@@ -52,8 +52,9 @@ pub struct FinishRequest {
 type JsonBody<T> = Result<Json<T>, axum::extract::rejection::JsonRejection>;
 
 fn body<T>(body: JsonBody<T>) -> Result<T, ApiError> {
-    body.map(|Json(b)| b)
-        .map_err(|e| ApiError::bad_request(format!("The request could not be read: {}", e.body_text())))
+    body.map(|Json(b)| b).map_err(|e| {
+        ApiError::bad_request(format!("The request could not be read: {}", e.body_text()))
+    })
 }
 
 async fn prelude<'a>(
@@ -62,7 +63,10 @@ async fn prelude<'a>(
     headers: &HeaderMap,
     tx_id: &str,
 ) -> Result<(&'a PasskeyService, LoginTransaction), ApiError> {
-    let passkeys = state.passkeys.as_ref().ok_or_else(ApiError::passkeys_unavailable)?;
+    let passkeys = state
+        .passkeys
+        .as_ref()
+        .ok_or_else(ApiError::passkeys_unavailable)?;
     if !csrf::verify_header(session, headers).await {
         return Err(ApiError::csrf());
     }

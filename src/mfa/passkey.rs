@@ -116,7 +116,9 @@ impl PasskeyService {
         };
         let origins = config.webauthn_origins();
         let mut builder = WebauthnBuilder::new(&rp_id, &origins[0])
-            .map_err(|e| anyhow::anyhow!("webauthn: rp_id {rp_id:?} and origin {}: {e}", origins[0]))?
+            .map_err(|e| {
+                anyhow::anyhow!("webauthn: rp_id {rp_id:?} and origin {}: {e}", origins[0])
+            })?
             .rp_name(&config.webauthn.rp_name)
             .timeout(config.webauthn.ceremony_timeout);
         for origin in &origins[1..] {
@@ -141,9 +143,12 @@ impl PasskeyService {
     ) -> anyhow::Result<(CreationChallengeResponse, PasskeyRegistration)> {
         let user_uuid = Uuid::parse_str(user_id)?;
         let exclude = existing.iter().map(|p| p.cred_id().clone()).collect();
-        let (mut options, state) = self
-            .webauthn
-            .start_passkey_registration(user_uuid, username, display_name, Some(exclude))?;
+        let (mut options, state) = self.webauthn.start_passkey_registration(
+            user_uuid,
+            username,
+            display_name,
+            Some(exclude),
+        )?;
         // webauthn-rs asks for non-resident keys; usernameless sign-in needs the
         // authenticator to store the credential (a discoverable credential).
         if let Some(selection) = options.public_key.authenticator_selection.as_mut() {
@@ -176,7 +181,10 @@ impl PasskeyService {
 
     /// The user and credential a usernameless response claims; verified by
     /// [`Self::finish_discoverable`].
-    pub fn identify(&self, response: &PublicKeyCredential) -> Result<(String, String), PasskeyError> {
+    pub fn identify(
+        &self,
+        response: &PublicKeyCredential,
+    ) -> Result<(String, String), PasskeyError> {
         let (user, credential_id) = self
             .webauthn
             .identify_discoverable_authentication(response)?;
@@ -207,7 +215,8 @@ impl PasskeyService {
         response: &PublicKeyCredential,
         state: &PasskeyAuthentication,
     ) -> Result<AuthenticationResult, PasskeyError> {
-        Ok(self.webauthn.finish_passkey_authentication(response, state)?)
+        Ok(self
+            .webauthn
+            .finish_passkey_authentication(response, state)?)
     }
-
 }

@@ -133,7 +133,8 @@ async fn try_authorize(
                 .await
                 .map_err(|e| fail(internal(e)))?;
             let ttl = state.config.session.login_timeout.as_secs() as i64;
-            let tx = LoginTransaction::start(Purpose::Authorize(request.clone()), binding, now, ttl);
+            let tx =
+                LoginTransaction::start(Purpose::Authorize(request.clone()), binding, now, ttl);
             store::transactions::insert(&state.db, &tx)
                 .await
                 .map_err(|e| fail(internal(e)))?;

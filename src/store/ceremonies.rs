@@ -1,7 +1,10 @@
 //! Pending WebAuthn ceremonies. The challenge state never leaves the server: the browser gets
 //! an opaque id, and finishing a ceremony deletes its row, so a challenge answers once.
 
-use sea_orm::{ActiveModelTrait, ActiveValue::Set, ColumnTrait, ConnectionTrait, DbErr, EntityTrait, QueryFilter};
+use sea_orm::{
+    ActiveModelTrait, ActiveValue::Set, ColumnTrait, ConnectionTrait, DbErr, EntityTrait,
+    QueryFilter,
+};
 use serde::{Serialize, de::DeserializeOwned};
 
 use entity::webauthn_ceremony;

@@ -109,7 +109,9 @@ pub async fn add(
         label: Set(Some(name.to_owned())),
         external_id: Set(Some(facts.credential_id.clone())),
         secret: Set(serde_json::to_string(passkey).expect("passkeys serialize")),
-        metadata: Set(Some(serde_json::to_string(&facts).expect("facts serialize"))),
+        metadata: Set(Some(
+            serde_json::to_string(&facts).expect("facts serialize"),
+        )),
         created_at: Set(now),
         last_used_at: Set(None),
     }
@@ -140,7 +142,9 @@ pub async fn record_use(
         )
         .col_expr(
             credential::Column::Metadata,
-            Expr::value(serde_json::to_string(&PasskeyFacts::of(passkey)).expect("facts serialize")),
+            Expr::value(
+                serde_json::to_string(&PasskeyFacts::of(passkey)).expect("facts serialize"),
+            ),
         )
         .col_expr(credential::Column::LastUsedAt, Expr::value(now))
         .filter(credential::Column::Id.eq(id))
@@ -150,7 +154,12 @@ pub async fn record_use(
 }
 
 /// Renames one of the user's passkeys; `false` if they have no such passkey.
-pub async fn rename(db: &impl ConnectionTrait, user_id: &str, id: &str, name: &str) -> Result<bool, DbErr> {
+pub async fn rename(
+    db: &impl ConnectionTrait,
+    user_id: &str,
+    id: &str,
+    name: &str,
+) -> Result<bool, DbErr> {
     let result = credential::Entity::update_many()
         .col_expr(credential::Column::Label, Expr::value(name))
         .filter(credential::Column::Id.eq(id))
@@ -174,7 +183,11 @@ pub enum DeletePasskeyError {
 /// Deletes one of the user's passkeys, unless it is their last one: the last passkey is
 /// either the only way to sign in or the last second factor, and an account must not lose
 /// either by accident.
-pub async fn delete(db: &DatabaseConnection, user_id: &str, id: &str) -> Result<(), DeletePasskeyError> {
+pub async fn delete(
+    db: &DatabaseConnection,
+    user_id: &str,
+    id: &str,
+) -> Result<(), DeletePasskeyError> {
     let txn = db.begin().await?;
     let mine = list(&txn, user_id).await?;
     if !mine.iter().any(|p| p.id == id) {

@@ -1,6 +1,9 @@
 //! The security-event log: things an account's owner or an operator should be able to see.
 
-use sea_orm::{ActiveModelTrait, ActiveValue::Set, ColumnTrait, ConnectionTrait, DbErr, EntityTrait, QueryFilter, QueryOrder};
+use sea_orm::{
+    ActiveModelTrait, ActiveValue::Set, ColumnTrait, ConnectionTrait, DbErr, EntityTrait,
+    QueryFilter, QueryOrder,
+};
 
 use entity::security_event;
 
@@ -34,7 +37,10 @@ pub async fn record(
 }
 
 /// A user's events, newest first.
-pub async fn for_user(db: &impl ConnectionTrait, user_id: &str) -> Result<Vec<(String, i64)>, DbErr> {
+pub async fn for_user(
+    db: &impl ConnectionTrait,
+    user_id: &str,
+) -> Result<Vec<(String, i64)>, DbErr> {
     Ok(security_event::Entity::find()
         .filter(security_event::Column::UserId.eq(user_id))
         .order_by_desc(security_event::Column::Id)

@@ -24,6 +24,18 @@ const TEMPLATES: &[(&str, &str)] = &[
         "error.html",
         include_str!("../../themes/default/templates/error.html"),
     ),
+    (
+        "second_factor.html",
+        include_str!("../../themes/default/templates/second_factor.html"),
+    ),
+    (
+        "account.html",
+        include_str!("../../themes/default/templates/account.html"),
+    ),
+    (
+        "signed_out.html",
+        include_str!("../../themes/default/templates/signed_out.html"),
+    ),
 ];
 
 /// Static files of the default theme, with their content types.
@@ -129,5 +141,38 @@ impl Templates {
         self.static_files
             .get(name)
             .map(|(ty, body)| (*ty, body.as_slice()))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_template_of_the_default_theme_renders() {
+        let templates = Templates::load(Path::new("themes"), "default").unwrap();
+        let passkey = minijinja::context! {
+            id => "p1", name => "Laptop", backup_eligible => true,
+            created_at => 1_700_000_000, last_used_at => 1_700_000_100,
+        };
+        let context = minijinja::context! {
+            tx => "t", csrf_token => "c", username => "u", error => "e", client_name => "App",
+            passkeys => vec![passkey], passkeys_enabled => true, has_password => true,
+            user => minijinja::context! { username => "u", name => "U" },
+            title => "T", message => "M",
+        };
+        for (name, _) in TEMPLATES {
+            let response = templates.render(StatusCode::OK, name, context.clone());
+            assert_eq!(response.status(), StatusCode::OK, "{name} failed to render");
+        }
+        assert_eq!(datetime(0), "1970-01-01 00:00 UTC");
+        // Every template file of the theme is compiled in.
+        for entry in std::fs::read_dir("themes/default/templates").unwrap() {
+            let file = entry.unwrap().file_name().into_string().unwrap();
+            assert!(
+                TEMPLATES.iter().any(|(name, _)| *name == file),
+                "{file} is not registered"
+            );
+        }
     }
 }

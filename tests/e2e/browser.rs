@@ -119,16 +119,166 @@ impl Browser {
             .unwrap();
     }
 
+    /// Clicks the button `text` inside the list item that shows `item`.
+    pub async fn click_button_in(&self, item: &str, text: &str) {
+        let xpath =
+            format!("//li[.//*[normalize-space()='{item}']]//button[normalize-space()='{text}']");
+        self.client
+            .find(Locator::XPath(&xpath))
+            .await
+            .unwrap_or_else(|e| panic!("no button {text:?} next to {item:?}: {e}"))
+            .click()
+            .await
+            .unwrap();
+    }
+
+    /// Makes every page report that passkey autofill is unavailable, as in browsers without
+    /// conditional mediation. Chromium resolves an autofill request from a virtual
+    /// authenticator at once, which would race tests of the explicit buttons.
+    pub async fn without_passkey_autofill(&self) {
+        self.client
+            .issue_cmd(WebDriverCommand {
+                method: http::Method::POST,
+                path: "goog/cdp/execute".into(),
+                body: Some(json!({
+                    "cmd": "Page.addScriptToEvaluateOnNewDocument",
+                    "params": {"source": "if (window.PublicKeyCredential) { PublicKeyCredential.isConditionalMediationAvailable = async () => false; }"},
+                })),
+            })
+            .await
+            .expect("CDP through chromedriver");
+    }
+
+    /// Adds a WebAuthn virtual authenticator (W3C WebAuthn §11.3) that holds discoverable
+    /// credentials and verifies the user; returns its id.
+    pub async fn add_authenticator(&self) -> String {
+        let response = self
+            .webauthn(
+                http::Method::POST,
+                "webauthn/authenticator",
+                Some(json!({
+                    "protocol": "ctap2",
+                    "transport": "internal",
+                    "hasResidentKey": true,
+                    "hasUserVerification": true,
+                    "isUserVerified": true,
+                    "automaticPresenceSimulation": true,
+                })),
+            )
+            .await;
+        response.as_str().expect("an authenticator id").to_owned()
+    }
+
+    pub async fn remove_authenticator(&self, id: &str) {
+        self.webauthn(
+            http::Method::DELETE,
+            &format!("webauthn/authenticator/{id}"),
+            None,
+        )
+        .await;
+    }
+
+    /// The credentials a virtual authenticator holds.
+    pub async fn credentials(&self, id: &str) -> Vec<serde_json::Value> {
+        let response = self
+            .webauthn(
+                http::Method::GET,
+                &format!("webauthn/authenticator/{id}/credentials"),
+                None,
+            )
+            .await;
+        response.as_array().cloned().unwrap_or_default()
+    }
+
+    async fn webauthn(
+        &self,
+        method: http::Method,
+        path: &str,
+        body: Option<serde_json::Value>,
+    ) -> serde_json::Value {
+        self.client
+            .issue_cmd(WebDriverCommand {
+                method,
+                path: path.to_owned(),
+                body,
+            })
+            .await
+            .unwrap_or_else(|e| panic!("WebDriver {path}: {e}"))
+    }
+
     /// Waits for the page to show `text` and returns the page source.
     pub async fn wait_for_text(&self, text: &str) -> String {
-        let xpath = format!("//*[contains(normalize-space(), '{text}')]");
-        self.client
-            .wait()
-            .for_element(Locator::XPath(&xpath))
-            .await
-            .unwrap_or_else(|e| panic!("the page never showed {text:?}: {e}"));
+        let literal = if text.contains('\'') {
+            format!("\"{text}\"")
+        } else {
+            format!("'{text}'")
+        };
+        let xpath = format!("//*[contains(normalize-space(), {literal})]");
+        if let Err(e) = self.client.wait().for_element(Locator::XPath(&xpath)).await {
+            let url = self
+                .client
+                .current_url()
+                .await
+                .map(|u| u.to_string())
+                .unwrap_or_default();
+            let source = self.client.source().await.unwrap_or_default();
+            panic!("the page never showed {text:?} ({e}); at {url}:\n{source}");
+        }
         self.client.source().await.unwrap()
     }
+}
+
+/// A session-scoped WebDriver extension command (fantoccini has no WebAuthn methods).
+#[derive(Debug)]
+struct WebDriverCommand {
+    method: http::Method,
+    path: String,
+    body: Option<serde_json::Value>,
+}
+
+impl fantoccini::wd::WebDriverCompatibleCommand for WebDriverCommand {
+    fn endpoint(
+        &self,
+        base: &url::Url,
+        session: Option<&str>,
+    ) -> Result<url::Url, url::ParseError> {
+        base.join(&format!(
+            "session/{}/{}",
+            session.unwrap_or_default(),
+            self.path
+        ))
+    }
+
+    fn method_and_body(&self, _: &url::Url) -> (http::Method, Option<String>) {
+        (
+            self.method.clone(),
+            self.body.as_ref().map(|b| b.to_string()),
+        )
+    }
+}
+
+/// A running demo relying party for `server`; returns its base URL.
+pub async fn start_demo_app(server: &TestServer) -> String {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let creds = server
+        .add_client(
+            &format!("http://localhost:{port}/callback"),
+            false,
+            idp::crypto::keys::SigningAlg::Es256,
+        )
+        .await;
+    tokio::spawn(crate::demo_rp::demo::run(
+        crate::demo_rp::demo::Options {
+            issuer: server.issuer.clone(),
+            client_id: creds.client.client_id.clone(),
+            client_secret: creds.client_secret.clone(),
+            listen: listener.local_addr().unwrap(),
+            redirect_uri: None,
+        },
+        listener,
+    ));
+    format!("http://localhost:{port}")
 }
 
 #[tokio::test]

@@ -3,6 +3,7 @@
 
 mod authorize;
 mod browser;
+mod browser_passkeys;
 mod cli;
 mod demo_rp;
 mod flow;

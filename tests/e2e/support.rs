@@ -65,6 +65,8 @@ impl TestServer {
         dir: Arc<tempfile::TempDir>,
         adjust: impl FnOnce(&mut Config),
     ) -> TestServer {
+        // Warnings and errors go to the test's captured output, shown when it fails.
+        idp::init_tracing(false);
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
         let mut config = Config {

@@ -145,7 +145,7 @@
           credential: attestationJson(credential),
         });
         status.textContent = "Passkey added.";
-        window.location.reload();
+        window.location.assign("/account");
       } catch (error) {
         if (error.code === "reauthentication_required") {
           status.textContent = error.message;

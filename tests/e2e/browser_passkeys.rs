@@ -1,0 +1,190 @@
+//! Passkeys in a real browser: headless Chromium with a WebAuthn virtual authenticator, using
+//! our own pages and page script for every ceremony.
+
+use fantoccini::Locator;
+
+use crate::{
+    browser::{Browser, start_demo_app},
+    support::*,
+};
+
+/// Signs in with a password on the account page and waits for it.
+async fn password_sign_in_to_account(b: &Browser, server: &TestServer, username: &str) {
+    b.client.goto(&server.url("/account")).await.unwrap();
+    b.fill("Username", username).await;
+    b.fill("Password", PASSWORD).await;
+    b.click_button("Sign in").await;
+}
+
+async fn add_passkey(b: &Browser, name: &str) {
+    b.fill("Passkey name", name).await;
+    b.click_button("Add a passkey").await;
+    b.wait_for_text(&format!("New name for {name}")).await;
+}
+
+/// Text of the demo app's claim cell `id`.
+async fn claim(b: &Browser, id: &str) -> String {
+    b.client
+        .find(Locator::Id(id))
+        .await
+        .unwrap_or_else(|e| panic!("no claim {id}: {e}"))
+        .text()
+        .await
+        .unwrap()
+}
+
+#[tokio::test]
+async fn a_person_adds_a_passkey_and_then_signs_in_with_one_tap() {
+    let Some(b) = Browser::start().await else {
+        return;
+    };
+    let server = TestServer::start().await;
+    let user = server.add_user("nora", PASSWORD).await;
+    let app = start_demo_app(&server).await;
+
+    b.without_passkey_autofill().await;
+    b.client.goto(&server.url("/")).await.unwrap();
+    let authenticator = b.add_authenticator().await;
+    password_sign_in_to_account(&b, &server, "nora").await;
+    b.wait_for_text("Your account").await;
+    add_passkey(&b, "Test laptop").await;
+    let page = b.wait_for_text("Device-bound passkey").await;
+    assert!(page.contains("Never used"), "{page}");
+
+    let credentials = b.credentials(&authenticator).await;
+    assert_eq!(credentials.len(), 1);
+    assert_eq!(credentials[0]["isResidentCredential"], true);
+    assert_eq!(credentials[0]["rpId"], "localhost");
+
+    b.click_button("Sign out").await;
+    b.wait_for_text("You are signed out").await;
+
+    // One tap: no username, no password.
+    b.client.goto(&format!("{app}/")).await.unwrap();
+    b.client
+        .find(Locator::LinkText("Sign in with idp"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    b.wait_for_text("Test App").await;
+    b.click_button("Sign in with a passkey").await;
+    b.wait_for_text("Signed in").await;
+    assert_eq!(claim(&b, "sub").await, user.id);
+    let amr = claim(&b, "amr").await;
+    assert!(amr.split(' ').any(|v| v == "pop"), "{amr}");
+    assert!(!amr.split(' ').any(|v| v == "pwd"), "{amr}");
+    assert!(amr.split(' ').any(|v| v == "mfa"), "{amr}");
+    assert_eq!(claim(&b, "acr").await, "phr");
+
+    // The passkey's use is recorded.
+    b.client.goto(&server.url("/account")).await.unwrap();
+    let page = b.wait_for_text("Last used").await;
+    assert!(page.contains("Test laptop"));
+    assert!(
+        b.credentials(&authenticator).await[0]["signCount"]
+            .as_u64()
+            .unwrap()
+            >= 1
+    );
+}
+
+#[tokio::test]
+async fn a_password_user_with_a_passkey_must_also_use_it() {
+    let Some(b) = Browser::start().await else {
+        return;
+    };
+    let server = TestServer::start().await;
+    server.add_user("otto", PASSWORD).await;
+    let app = start_demo_app(&server).await;
+    b.without_passkey_autofill().await;
+    b.client.goto(&server.url("/")).await.unwrap();
+    b.add_authenticator().await;
+    password_sign_in_to_account(&b, &server, "otto").await;
+    b.wait_for_text("Your account").await;
+    add_passkey(&b, "Key").await;
+    b.click_button("Sign out").await;
+    b.wait_for_text("You are signed out").await;
+
+    b.client.goto(&format!("{app}/login")).await.unwrap();
+    b.wait_for_text("Test App").await;
+    b.fill("Username", "otto").await;
+    b.fill("Password", PASSWORD).await;
+    b.click_button("Sign in").await;
+    b.wait_for_text("Confirm it's you").await;
+    b.click_button("Use a passkey").await;
+    b.wait_for_text("Signed in").await;
+    let amr = claim(&b, "amr").await;
+    for value in ["pwd", "pop", "mfa"] {
+        assert!(
+            amr.split(' ').any(|v| v == value),
+            "{value} missing from {amr}"
+        );
+    }
+    assert_eq!(claim(&b, "acr").await, "phr");
+}
+
+#[tokio::test]
+async fn passkeys_are_renamed_and_deleted_but_never_the_last_one() {
+    let Some(b) = Browser::start().await else {
+        return;
+    };
+    let server = TestServer::start().await;
+    server.add_user("pia", PASSWORD).await;
+    b.without_passkey_autofill().await;
+    b.client.goto(&server.url("/")).await.unwrap();
+    let laptop = b.add_authenticator().await;
+    password_sign_in_to_account(&b, &server, "pia").await;
+    b.wait_for_text("Your account").await;
+    add_passkey(&b, "Laptop").await;
+
+    // The only passkey cannot be deleted.
+    b.click_button_in("Laptop", "Delete").await;
+    b.wait_for_text("add another sign-in method first").await;
+
+    // A second device: another authenticator registers a second passkey.
+    b.remove_authenticator(&laptop).await;
+    let phone = b.add_authenticator().await;
+    add_passkey(&b, "Phone").await;
+    assert_eq!(b.credentials(&phone).await.len(), 1);
+
+    b.fill("New name for Laptop", "Old laptop").await;
+    b.click_button_in("Laptop", "Rename").await;
+    b.wait_for_text("New name for Old laptop").await;
+
+    b.click_button_in("Old laptop", "Delete").await;
+    let page = b.wait_for_text("New name for Phone").await;
+    assert!(!page.contains("Old laptop"), "{page}");
+
+    // Signing in uses the remaining device.
+    b.click_button("Sign out").await;
+    b.wait_for_text("You are signed out").await;
+    b.client.goto(&server.url("/account")).await.unwrap();
+    b.click_button("Sign in with a passkey").await;
+    b.wait_for_text("Your account").await;
+}
+
+#[tokio::test]
+async fn choosing_a_passkey_from_autofill_signs_in() {
+    let Some(b) = Browser::start().await else {
+        return;
+    };
+    let server = TestServer::start().await;
+    let user = server.add_user("quin", PASSWORD).await;
+    let app = start_demo_app(&server).await;
+    b.client.goto(&server.url("/")).await.unwrap();
+    b.add_authenticator().await;
+    password_sign_in_to_account(&b, &server, "quin").await;
+    b.wait_for_text("Your account").await;
+    add_passkey(&b, "Autofill").await;
+    b.click_button("Sign out").await;
+    b.wait_for_text("You are signed out").await;
+
+    // The sign-in page offers the passkey in the username field's autofill (conditional
+    // mediation); Chromium's virtual authenticator picks it without a click.
+    b.client.goto(&format!("{app}/login")).await.unwrap();
+    b.wait_for_text("Signed in").await;
+    assert_eq!(claim(&b, "sub").await, user.id);
+    assert!(claim(&b, "amr").await.split(' ').any(|v| v == "pop"));
+}
