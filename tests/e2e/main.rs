@@ -8,6 +8,7 @@ mod cli;
 mod demo_rp;
 mod flow;
 mod login;
+mod passkey_api;
 mod support;
 mod token;
 mod userinfo;
