@@ -8,9 +8,9 @@ cd "$(dirname "$0")/.."
 as_root() { if [ "$(id -u)" = 0 ]; then "$@"; else sudo "$@"; fi; }
 
 # 1. System packages: PostgreSQL for the second run, Chromium and its WebDriver for the
-#    browser tests.
+#    browser tests, oathtool as an independent TOTP implementation.
 missing=()
-for pkg in postgresql chromium chromium-driver; do
+for pkg in postgresql chromium chromium-driver oathtool; do
   dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed" || missing+=("$pkg")
 done
 if [ ${#missing[@]} -gt 0 ]; then

@@ -20,3 +20,7 @@ pub const API_PASSKEYS: &str = "/account/api/passkeys";
 pub const API_PASSKEY: &str = "/account/api/passkeys/{id}";
 pub const API_PASSKEY_REGISTER_BEGIN: &str = "/account/api/passkeys/register/begin";
 pub const API_PASSKEY_REGISTER_FINISH: &str = "/account/api/passkeys/register/finish";
+pub const LOGIN_CODE: &str = "/login/code";
+pub const ACCOUNT_TOTP: &str = "/account/totp";
+pub const ACCOUNT_TOTP_REMOVE: &str = "/account/totp/remove";
+pub const ACCOUNT_RECOVERY_CODES: &str = "/account/recovery-codes";

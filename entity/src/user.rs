@@ -11,6 +11,8 @@ pub struct Model {
     pub email: Option<String>,
     pub name: Option<String>,
     pub disabled: bool,
+    /// The user must enroll a second factor at their next sign-in.
+    pub require_mfa: bool,
     pub created_at: i64,
     pub updated_at: i64,
 }

@@ -5,6 +5,7 @@ pub use sea_orm_migration::prelude::*;
 
 mod m0001_init;
 mod m0002_passkeys;
+mod m0003_second_factors;
 
 pub struct Migrator;
 
@@ -14,6 +15,7 @@ impl MigratorTrait for Migrator {
         vec![
             Box::new(m0001_init::Migration),
             Box::new(m0002_passkeys::Migration),
+            Box::new(m0003_second_factors::Migration),
         ]
     }
 }

@@ -2,6 +2,7 @@
 //! hosted pages and as a JSON API for apps, and signing out.
 
 pub mod passkeys;
+pub mod second_factors;
 
 use axum::{
     Form, Router,
@@ -29,6 +30,18 @@ pub fn routes() -> Router<AppState> {
         .route(routes::LOGOUT, post(post_logout))
         .route(routes::ACCOUNT_PASSKEY_RENAME, post(passkeys::post_rename))
         .route(routes::ACCOUNT_PASSKEY_DELETE, post(passkeys::post_delete))
+        .route(
+            routes::ACCOUNT_TOTP,
+            get(second_factors::get_totp).post(second_factors::post_totp),
+        )
+        .route(
+            routes::ACCOUNT_TOTP_REMOVE,
+            post(second_factors::post_remove_totp),
+        )
+        .route(
+            routes::ACCOUNT_RECOVERY_CODES,
+            post(second_factors::post_regenerate_recovery_codes),
+        )
         .route(routes::API_PASSKEYS, get(passkeys::api_list))
         .route(
             routes::API_PASSKEY,
@@ -74,6 +87,13 @@ impl SignedIn {
 }
 
 const FLASH_KEY: &str = "account_flash";
+const NEW_CODES_KEY: &str = "new_recovery_codes";
+
+/// Keeps a new set of recovery codes for the next account page, which shows them once.
+pub async fn show_recovery_codes(session: &Session, codes: Vec<String>) -> anyhow::Result<()> {
+    session.insert(NEW_CODES_KEY, codes).await?;
+    Ok(())
+}
 
 /// Keeps a message for the next account page, so a refused form can redirect back to
 /// `/account` (post/redirect/get) and a reload never re-sends it.
@@ -90,17 +110,35 @@ pub async fn render_account(
     status: StatusCode,
     error: Option<&str>,
 ) -> Result<Response, PageError> {
-    let passkeys = store::passkeys::list(&state.db, &signed_in.user.id).await?;
-    let has_password = store::users::password_hash(&state.db, &signed_in.user.id)
-        .await?
-        .is_some();
+    let user_id = &signed_in.user.id;
+    let passkeys = store::passkeys::list(&state.db, user_id).await?;
+    let factors = store::factors::of(&state.db, user_id).await?;
+    let totp = store::totp::active(&state.db, &state.secrets, user_id).await?;
+    let new_codes: Option<Vec<String>> = session.remove(NEW_CODES_KEY).await?;
+    let codes_text = new_codes.as_ref().map(|codes| {
+        let body = format!(
+            "Recovery codes for {} at {}\nEach code works once.\n\n{}\n",
+            signed_in.user.username,
+            state.config.issuer,
+            codes.join("\n")
+        );
+        format!(
+            "data:text/plain;charset=utf-8,{}",
+            percent_encoding::utf8_percent_encode(&body, percent_encoding::NON_ALPHANUMERIC)
+        )
+    });
     Ok(state.templates.render(
         status,
         "account.html",
         context! {
             user => Serde(signed_in.user.clone()),
             passkeys => Serde(passkeys),
-            has_password => has_password,
+            has_password => factors.password,
+            has_second_factor => factors.has_second_factor(),
+            totp => totp.map(|t| context! { created_at => t.created_at, last_used_at => t.last_used_at }),
+            recovery_codes_left => factors.recovery_codes,
+            new_codes => new_codes,
+            new_codes_download => codes_text,
             passkeys_enabled => state.passkeys.is_some(),
             csrf_token => csrf::token(session).await?,
             error => error,

@@ -219,7 +219,7 @@ pub async fn api_register_finish(
                     "The new passkey could not be verified. Try again.",
                 )
             })?;
-        let stored = store::passkeys::add(
+        let (stored, recovery_codes) = store::passkeys::add(
             &state.db,
             &signed_in.user.id,
             &name,
@@ -243,7 +243,15 @@ pub async fn api_register_finish(
             Some(json!({"passkey": stored.id})),
         )
         .await?;
-        Ok((StatusCode::CREATED, Json(json!({"passkey": stored}))).into_response())
+        if let Some(codes) = &recovery_codes {
+            // The account page shows them once; API clients get them in the answer.
+            super::show_recovery_codes(&session, codes.clone()).await?;
+        }
+        Ok((
+            StatusCode::CREATED,
+            Json(json!({"passkey": stored, "recovery_codes": recovery_codes})),
+        )
+            .into_response())
     }
     .await
     .unwrap_or_else(|e: ApiError| e.into_response())

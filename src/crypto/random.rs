@@ -36,6 +36,11 @@ pub fn verify_digest(secret: &str, stored_digest: &str) -> bool {
         .into()
 }
 
+/// Whether two digests are equal, in constant time.
+pub fn digests_equal(digest: &str, stored_digest: &str) -> bool {
+    digest.as_bytes().ct_eq(stored_digest.as_bytes()).into()
+}
+
 fn hex(bytes: &[u8]) -> String {
     bytes.iter().map(|b| format!("{b:02x}")).collect()
 }

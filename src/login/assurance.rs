@@ -11,6 +11,10 @@ use serde::{Deserialize, Serialize};
 pub enum AuthMethod {
     /// A memorized secret checked against its argon2id hash.
     Password,
+    /// A code from an authenticator app (TOTP, RFC 6238).
+    Totp,
+    /// One of the user's one-time recovery codes.
+    RecoveryCode,
     /// A WebAuthn assertion. User presence is always tested (webauthn-rs refuses assertions
     /// without it); the other flags come from the authenticator data.
     Passkey {
@@ -27,6 +31,12 @@ pub enum AuthMethod {
 /// RFC 8176 §2 authentication method reference values.
 pub mod amr {
     pub const PWD: &str = "pwd";
+    /// One-time password: an authenticator-app code.
+    pub const OTP: &str = "otp";
+    /// A one-time recovery code. RFC 8176 registers no value for these, and `otp` would hide
+    /// from a relying party that the user's usual second factor was *not* used (the code may
+    /// have been printed long ago), so we use this self-describing, unregistered value.
+    pub const RECOVERY_CODE: &str = "recovery_code";
     /// Proof of possession of a key (OpenID Connect EAP ACR Values 1.0 §3).
     pub const POP: &str = "pop";
     /// User presence was tested.
@@ -42,10 +52,12 @@ pub mod amr {
 pub mod acr {
     /// Single factor: a password only.
     pub const PWD: &str = "pwd";
+    /// Two independent factors, not phishing-resistant (password + app code or recovery code).
+    pub const MFA: &str = "mfa";
     /// Phishing-resistant (OpenID Connect EAP ACR Values 1.0): a passkey was used.
     pub const PHR: &str = "phr";
-    /// Every value this server can assert, for `acr_values_supported`.
-    pub const SUPPORTED: &[&str] = &[PWD, PHR];
+    /// Every value this server can assert, lowest first, for `acr_values_supported`.
+    pub const SUPPORTED: &[&str] = &[PWD, MFA, PHR];
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -94,13 +106,15 @@ impl Authentication {
         };
         let mut kinds = 0;
         let mut verified_passkey = false;
-        if self
-            .factors
-            .iter()
-            .any(|f| f.method == AuthMethod::Password)
-        {
-            push(amr::PWD);
-            kinds += 1;
+        for (method, value) in [
+            (AuthMethod::Password, amr::PWD),
+            (AuthMethod::Totp, amr::OTP),
+            (AuthMethod::RecoveryCode, amr::RECOVERY_CODE),
+        ] {
+            if self.factors.iter().any(|f| f.method == method) {
+                push(value);
+                kinds += 1;
+            }
         }
         for method in self.passkeys() {
             let AuthMethod::Passkey {
@@ -134,8 +148,16 @@ impl Authentication {
 
     /// The highest rung of the acr ladder the verified factors satisfy.
     pub fn acr(&self) -> &'static str {
+        let distinct = self
+            .factors
+            .iter()
+            .map(|f| std::mem::discriminant(&f.method))
+            .collect::<std::collections::HashSet<_>>()
+            .len();
         if self.passkeys().next().is_some() {
             acr::PHR
+        } else if distinct >= 2 {
+            acr::MFA
         } else {
             acr::PWD
         }
@@ -176,6 +198,12 @@ mod tests {
                 &[PASSWORD, passkey(false, false)],
                 &["pwd", "pop", "user", "mfa"],
                 "phr",
+            ),
+            (&[PASSWORD, AuthMethod::Totp], &["pwd", "otp", "mfa"], "mfa"),
+            (
+                &[PASSWORD, AuthMethod::RecoveryCode],
+                &["pwd", "recovery_code", "mfa"],
+                "mfa",
             ),
             (
                 &[AuthMethod::Passkey {

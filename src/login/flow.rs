@@ -186,6 +186,40 @@ impl LoginTransaction {
         })
     }
 
+    /// The user proved an authenticator-app code or a recovery code after their password.
+    pub fn code_verified(
+        self,
+        user_id: &str,
+        method: AuthMethod,
+        now: i64,
+    ) -> Result<Self, FlowError> {
+        let Step::SecondFactor {
+            user_id: expected,
+            mut factors,
+        } = self.step
+        else {
+            return Err(FlowError::WrongStep);
+        };
+        if expected != user_id || !matches!(method, AuthMethod::Totp | AuthMethod::RecoveryCode) {
+            return Err(FlowError::WrongUser);
+        }
+        factors.push(VerifiedFactor { method, at: now });
+        Ok(LoginTransaction {
+            step: Step::Authenticated {
+                authentication: Authentication::new(expected, factors),
+            },
+            ..self
+        })
+    }
+
+    /// The user who must prove a second factor now, if that is the step.
+    pub fn second_factor_user(&self) -> Option<&str> {
+        match &self.step {
+            Step::SecondFactor { user_id, .. } => Some(user_id),
+            _ => None,
+        }
+    }
+
     /// Ends the transaction, yielding what it was for and what the user proved.
     pub fn finish(self) -> Result<(Purpose, Authentication), FlowError> {
         match self.step {
@@ -302,6 +336,33 @@ mod tests {
             .unwrap();
         assert_eq!(auth.amr(), vec!["pwd", "pop", "user", "swk", "mfa"]);
         assert_eq!(auth.auth_time, 21);
+    }
+
+    #[test]
+    fn an_app_code_or_recovery_code_completes_the_second_step() {
+        let tx = start().password_verified("u".into(), true, 20).unwrap();
+        assert_eq!(
+            tx.clone().code_verified("other", AuthMethod::Totp, 21),
+            Err(FlowError::WrongUser)
+        );
+        let (_, auth) = tx
+            .clone()
+            .code_verified("u", AuthMethod::Totp, 21)
+            .unwrap()
+            .finish()
+            .unwrap();
+        assert_eq!(auth.amr(), vec!["pwd", "otp", "mfa"]);
+        assert_eq!(auth.acr(), "mfa");
+        let (_, auth) = tx
+            .code_verified("u", AuthMethod::RecoveryCode, 21)
+            .unwrap()
+            .finish()
+            .unwrap();
+        assert_eq!(auth.amr(), vec!["pwd", "recovery_code", "mfa"]);
+        assert_eq!(
+            start().code_verified("u", AuthMethod::Totp, 21),
+            Err(FlowError::WrongStep)
+        );
     }
 
     #[test]

@@ -1,6 +1,7 @@
 //! The hosted sign-in pages and the login transaction behind them.
 
 pub mod assurance;
+pub mod code;
 pub mod flow;
 pub mod passkey;
 pub mod session;
@@ -35,11 +36,15 @@ pub fn routes() -> Router<AppState> {
         .route(routes::LOGIN, get(get_login).post(post_login))
         .route(routes::LOGIN_PASSKEY_BEGIN, post(passkey::post_begin))
         .route(routes::LOGIN_PASSKEY_FINISH, post(passkey::post_finish))
+        .route(routes::LOGIN_CODE, post(code::post_code))
 }
 
 #[derive(Deserialize)]
 pub struct LoginQuery {
     tx: Option<String>,
+    /// On the second-factor step: `passkey`, `totp`, `recovery`, or `choose` (the list of
+    /// the user's other methods, "Try another way").
+    method: Option<String>,
 }
 
 #[derive(Deserialize)]
@@ -88,13 +93,85 @@ pub async fn start_account_sign_in(state: &AppState, session: &Session) -> anyho
     Ok(tx.next_url())
 }
 
+/// A second factor the user can be asked for, in the order they are offered.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SecondFactorMethod {
+    Passkey,
+    Totp,
+    Recovery,
+}
+
+impl SecondFactorMethod {
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            Self::Passkey => "passkey",
+            Self::Totp => "totp",
+            Self::Recovery => "recovery",
+        }
+    }
+
+    /// The visible text that offers this method.
+    const fn offer(self) -> &'static str {
+        match self {
+            Self::Passkey => "Use a passkey",
+            Self::Totp => "Use an authenticator app",
+            Self::Recovery => "Use a recovery code",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Self> {
+        [Self::Passkey, Self::Totp, Self::Recovery]
+            .into_iter()
+            .find(|m| m.as_str() == s)
+    }
+}
+
+/// The second factors `user_id` can use now: passkey, then authenticator app, then recovery
+/// code.
+pub async fn available_methods(
+    state: &AppState,
+    user_id: &str,
+) -> anyhow::Result<Vec<SecondFactorMethod>> {
+    let factors = store::factors::of(&state.db, user_id).await?;
+    let mut methods = Vec::new();
+    if factors.passkeys > 0 && state.passkeys.is_some() {
+        methods.push(SecondFactorMethod::Passkey);
+    }
+    if factors.totp {
+        methods.push(SecondFactorMethod::Totp);
+    }
+    if factors.recovery_codes > 0 {
+        methods.push(SecondFactorMethod::Recovery);
+    }
+    Ok(methods)
+}
+
+/// What to show on the second-factor step: one method's page, or the list of methods.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SecondFactorView {
+    Method(SecondFactorMethod),
+    Choose,
+}
+
 /// The page for the transaction's current step.
-async fn render_step(
+pub(crate) async fn render_step(
     state: &AppState,
     session: &Session,
     tx: &LoginTransaction,
     username: &str,
     error: Option<&str>,
+) -> Result<Response, PageError> {
+    render_step_view(state, session, tx, username, error, None, StatusCode::OK).await
+}
+
+pub(crate) async fn render_step_view(
+    state: &AppState,
+    session: &Session,
+    tx: &LoginTransaction,
+    username: &str,
+    error: Option<&str>,
+    view: Option<SecondFactorView>,
+    status: StatusCode,
 ) -> Result<Response, PageError> {
     let client_name = match tx.authorization_request() {
         Some(request) => store::clients::get(&state.db, &request.client_id)
@@ -103,13 +180,40 @@ async fn render_step(
         None => None,
     };
     let csrf_token = csrf::token(session).await?;
-    let template = match tx.step {
-        Step::Identify => "login.html",
-        Step::SecondFactor { .. } => "second_factor.html",
+    let (template, method, others) = match &tx.step {
+        Step::Identify => ("login.html", None, Vec::new()),
+        Step::SecondFactor { user_id, .. } => {
+            let available = available_methods(state, user_id).await?;
+            let view = match view {
+                Some(SecondFactorView::Method(m)) if available.contains(&m) => {
+                    SecondFactorView::Method(m)
+                }
+                Some(SecondFactorView::Choose) => SecondFactorView::Choose,
+                _ => match available.first() {
+                    Some(&first) => SecondFactorView::Method(first),
+                    None => return Err(PageError::sign_in_expired()),
+                },
+            };
+            let current = match view {
+                SecondFactorView::Method(m) => Some(m),
+                SecondFactorView::Choose => None,
+            };
+            let others: Vec<_> = available
+                .iter()
+                .filter(|m| Some(**m) != current)
+                .map(|m| context! { method => m.as_str(), offer => m.offer() })
+                .collect();
+            let template = match view {
+                SecondFactorView::Method(SecondFactorMethod::Passkey) => "second_factor.html",
+                SecondFactorView::Method(_) => "code.html",
+                SecondFactorView::Choose => "choose.html",
+            };
+            (template, current.map(SecondFactorMethod::as_str), others)
+        }
         Step::Authenticated { .. } => return Err(PageError::sign_in_expired()),
     };
     Ok(state.templates.render(
-        StatusCode::OK,
+        status,
         template,
         context! {
             tx => tx.id.clone(),
@@ -118,6 +222,8 @@ async fn render_step(
             error => error,
             client_name => client_name,
             passkeys => state.passkeys.is_some(),
+            method => method,
+            others => others,
         },
     ))
 }
@@ -128,16 +234,22 @@ pub async fn get_login(
     query: Result<Query<LoginQuery>, axum::extract::rejection::QueryRejection>,
 ) -> Response {
     async {
+        let query = query.ok().map(|Query(q)| q);
         let id = query
-            .ok()
-            .and_then(|Query(q)| q.tx)
+            .as_ref()
+            .and_then(|q| q.tx.clone())
             .ok_or(PageError::sign_in_expired())?;
+        let view = match query.as_ref().and_then(|q| q.method.as_deref()) {
+            Some("choose") => Some(SecondFactorView::Choose),
+            Some(m) => SecondFactorMethod::parse(m).map(SecondFactorView::Method),
+            None => None,
+        };
         let tx = load_page_transaction(&state, &session, &id).await?;
         let hint = tx
             .authorization_request()
             .and_then(|r| r.login_hint.clone())
             .unwrap_or_default();
-        render_step(&state, &session, &tx, &hint, None).await
+        render_step_view(&state, &session, &tx, &hint, None, view, StatusCode::OK).await
     }
     .await
     .unwrap_or_else(|e| e.render(&state))
@@ -192,11 +304,12 @@ pub async fn post_login(
         };
         store::users::touch_password(&state.db, &user.id).await?;
 
-        let has_passkey =
-            state.passkeys.is_some() && store::passkeys::count(&state.db, &user.id).await? > 0;
+        let factors = store::factors::of(&state.db, &user.id).await?;
+        let has_second_factor =
+            (factors.passkeys > 0 && state.passkeys.is_some()) || factors.totp;
         let previous = tx.step.clone();
         let tx = tx
-            .password_verified(user.id.clone(), has_passkey, now())
+            .password_verified(user.id.clone(), has_second_factor, now())
             .map_err(|_| PageError::sign_in_expired())?;
         tracing::info!(user = %user.id, "password verified");
         if let Step::Authenticated { .. } = tx.step {

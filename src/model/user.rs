@@ -10,6 +10,8 @@ pub struct User {
     pub email: Option<String>,
     pub name: Option<String>,
     pub disabled: bool,
+    /// Must enroll a second factor at the next sign-in (admin-driven onboarding).
+    pub require_mfa: bool,
     pub created_at: i64,
     pub updated_at: i64,
 }

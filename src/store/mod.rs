@@ -1,13 +1,17 @@
 //! All database access (SeaORM). Functions here return domain types from `model`, never raw
 //! entity rows, and take any connection so callers can group writes in one transaction.
 
+pub mod attempts;
 pub mod browser_sessions;
 pub mod ceremonies;
 pub mod clients;
+pub mod factors;
 pub mod keys;
 pub mod passkeys;
+pub mod recovery_codes;
 pub mod security_events;
 pub mod tokens;
+pub mod totp;
 pub mod transactions;
 pub mod user_sessions;
 pub mod users;

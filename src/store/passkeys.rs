@@ -88,16 +88,19 @@ pub enum AddPasskeyError {
     Db(#[from] DbErr),
 }
 
-/// Stores a new passkey, enforcing the per-user cap inside the transaction.
+/// Stores a new passkey, enforcing the per-user cap inside the transaction. When it is the
+/// user's first second factor, a set of recovery codes is made in the same transaction and
+/// returned in clear, to show once.
 pub async fn add(
     db: &DatabaseConnection,
     user_id: &str,
     name: &str,
     passkey: &Passkey,
     max: usize,
-) -> Result<StoredPasskey, AddPasskeyError> {
+) -> Result<(StoredPasskey, Option<Vec<String>>), AddPasskeyError> {
     let txn = db.begin().await?;
-    if count(&txn, user_id).await? as usize >= max {
+    let before = super::factors::of(&txn, user_id).await?;
+    if before.passkeys >= max {
         return Err(AddPasskeyError::TooMany(max));
     }
     let facts = PasskeyFacts::of(passkey);
@@ -124,8 +127,13 @@ pub async fn add(
             AddPasskeyError::Db(e)
         }
     })?;
+    let codes = if before.has_second_factor() {
+        None
+    } else {
+        Some(super::recovery_codes::replace(&txn, user_id).await?)
+    };
     txn.commit().await?;
-    Ok(from_row(row)?)
+    Ok((from_row(row)?, codes))
 }
 
 /// Saves the counter and backup flags after a successful use, and when it was used.
@@ -174,15 +182,14 @@ pub async fn rename(
 pub enum DeletePasskeyError {
     #[error("no such passkey")]
     NotFound,
-    #[error("this is your last passkey: add another sign-in method first")]
+    #[error("this passkey is needed to sign in: add another sign-in method first")]
     LastFactor,
     #[error(transparent)]
     Db(#[from] DbErr),
 }
 
-/// Deletes one of the user's passkeys, unless it is their last one: the last passkey is
-/// either the only way to sign in or the last second factor, and an account must not lose
-/// either by accident.
+/// Deletes one of the user's passkeys, unless the account would lose its last way to sign in
+/// or its last second factor ([`super::factors::Factors::may_remove`]).
 pub async fn delete(
     db: &DatabaseConnection,
     user_id: &str,
@@ -193,7 +200,10 @@ pub async fn delete(
     if !mine.iter().any(|p| p.id == id) {
         return Err(DeletePasskeyError::NotFound);
     }
-    if mine.len() <= 1 {
+    if !super::factors::of(&txn, user_id)
+        .await?
+        .may_remove(super::factors::Removal::Passkey)
+    {
         return Err(DeletePasskeyError::LastFactor);
     }
     credential::Entity::delete_many()

@@ -20,6 +20,7 @@ impl From<user::Model> for User {
             email: row.email,
             name: row.name,
             disabled: row.disabled,
+            require_mfa: row.require_mfa,
             created_at: row.created_at,
             updated_at: row.updated_at,
         }
@@ -51,6 +52,7 @@ pub async fn create(
         email: Set(email),
         name: Set(name),
         disabled: Set(false),
+        require_mfa: Set(false),
         created_at: Set(now),
         updated_at: Set(now),
     }
@@ -115,6 +117,21 @@ pub async fn set_disabled(
 ) -> Result<bool, DbErr> {
     let result = user::Entity::update_many()
         .col_expr(user::Column::Disabled, Expr::value(disabled))
+        .col_expr(user::Column::UpdatedAt, Expr::value(now()))
+        .filter(user::Column::Username.eq(username))
+        .exec(db)
+        .await?;
+    Ok(result.rows_affected == 1)
+}
+
+/// Sets whether the user must enroll a second factor. Returns `false` if there is no such user.
+pub async fn set_require_mfa(
+    db: &impl ConnectionTrait,
+    username: &str,
+    require: bool,
+) -> Result<bool, DbErr> {
+    let result = user::Entity::update_many()
+        .col_expr(user::Column::RequireMfa, Expr::value(require))
         .col_expr(user::Column::UpdatedAt, Expr::value(now()))
         .filter(user::Column::Username.eq(username))
         .exec(db)

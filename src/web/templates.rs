@@ -36,6 +36,26 @@ const TEMPLATES: &[(&str, &str)] = &[
         "signed_out.html",
         include_str!("../../themes/default/templates/signed_out.html"),
     ),
+    (
+        "code.html",
+        include_str!("../../themes/default/templates/code.html"),
+    ),
+    (
+        "another_way.html",
+        include_str!("../../themes/default/templates/another_way.html"),
+    ),
+    (
+        "choose.html",
+        include_str!("../../themes/default/templates/choose.html"),
+    ),
+    (
+        "recovery_used.html",
+        include_str!("../../themes/default/templates/recovery_used.html"),
+    ),
+    (
+        "totp_setup.html",
+        include_str!("../../themes/default/templates/totp_setup.html"),
+    ),
 ];
 
 /// Static files of the default theme, with their content types.

@@ -160,6 +160,19 @@
     });
   }
 
+  // The account page's "Copy recovery codes" button.
+  document.querySelectorAll("[data-copy-codes]").forEach((button) => {
+    button.addEventListener("click", async () => {
+      const codes = document.querySelector("[data-recovery-codes]")?.textContent ?? "";
+      try {
+        await navigator.clipboard.writeText(codes.trim());
+        button.textContent = "Copied";
+      } catch {
+        button.textContent = "Select the codes and copy them";
+      }
+    });
+  });
+
   document.querySelectorAll("[data-passkey-sign-in]").forEach((box) => setUpSignIn(box, { autofill: true }));
   document.querySelectorAll("[data-passkey-second-factor]").forEach((box) => setUpSignIn(box, { autofill: false }));
   document.querySelectorAll("[data-passkey-register]").forEach(setUpRegistration);
