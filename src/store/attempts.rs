@@ -13,8 +13,8 @@ use entity::attempt_limit;
 /// How a kind of key is limited.
 #[derive(Debug, Clone, Copy)]
 pub struct Limit {
-    /// Failures allowed before the first block.
-    pub free_failures: i32,
+    /// The failure that starts the first block.
+    pub block_after: i32,
     /// Length of the first block, in seconds; each further failure doubles it.
     pub first_block: i64,
     pub max_block: i64,
@@ -22,9 +22,10 @@ pub struct Limit {
     pub forget_after: i64,
 }
 
-/// Second-factor codes of one account: 5 tries, then 30 s, 1 min, 2 min, ... up to 15 min.
+/// Second-factor codes of one account: after 5 failures 30 s, then 1 min, 2 min, ... up to
+/// 15 min for each further failure.
 pub const ACCOUNT_CODES: Limit = Limit {
-    free_failures: 5,
+    block_after: 5,
     first_block: 30,
     max_block: 15 * 60,
     forget_after: 3600,
@@ -32,7 +33,7 @@ pub const ACCOUNT_CODES: Limit = Limit {
 
 /// Second-factor codes from one client address, whatever the account.
 pub const ADDRESS_CODES: Limit = Limit {
-    free_failures: 20,
+    block_after: 20,
     first_block: 60,
     max_block: 30 * 60,
     forget_after: 3600,
@@ -60,11 +61,11 @@ pub async fn record_failure(
         Some(row) if now - row.last_failure_at < limit.forget_after => row.failures + 1,
         _ => 1,
     };
-    let over = failures - limit.free_failures;
-    let blocked_until = if over > 0 {
+    let over = failures - limit.block_after;
+    let blocked_until = if over >= 0 {
         let block = limit
             .first_block
-            .saturating_mul(1i64 << (over - 1).min(30))
+            .saturating_mul(1i64 << over.min(30))
             .min(limit.max_block);
         now + block
     } else {

@@ -11,4 +11,5 @@ mod login;
 mod passkey_api;
 mod support;
 mod token;
+mod totp;
 mod userinfo;

@@ -13,19 +13,19 @@ use webauthn_rs::prelude::{CreationChallengeResponse, RequestChallengeResponse};
 use crate::support::*;
 
 /// A browser signed in to the account pages.
-struct Account {
-    http: reqwest::Client,
-    csrf: String,
-    user: idp::model::user::User,
+pub(crate) struct Account {
+    pub http: reqwest::Client,
+    pub csrf: String,
+    pub user: idp::model::user::User,
 }
 
-fn meta_csrf(html: &str) -> String {
+pub(crate) fn meta_csrf(html: &str) -> String {
     let marker = "name=\"csrf-token\" content=\"";
     let start = html.find(marker).expect("a csrf meta tag") + marker.len();
     html[start..].split('"').next().unwrap().to_owned()
 }
 
-async fn sign_in_to_account(server: &TestServer, username: &str) -> Account {
+pub(crate) async fn sign_in_to_account(server: &TestServer, username: &str) -> Account {
     let user = server.add_user(username, PASSWORD).await;
     let http = browser();
     let to_login = http.get(server.url("/account")).send().await.unwrap();
@@ -108,7 +108,7 @@ impl Account {
     }
 
     /// Registers a passkey held by `soft`; returns its credential id.
-    async fn register(&self, server: &TestServer, soft: &mut SoftPasskey) -> String {
+    pub async fn register(&self, server: &TestServer, soft: &mut SoftPasskey) -> String {
         let (ceremony, options) = self.begin_registration(server).await;
         let credential = soft.do_registration(origin(server), options).unwrap();
         let response = self
@@ -273,7 +273,7 @@ async fn a_soft_passkey_registers_and_signs_in_without_a_username() {
     assert_refused(replay, StatusCode::BAD_REQUEST, "sign_in_expired").await;
 }
 
-fn decode_claims(jwt: &str) -> Value {
+pub(crate) fn decode_claims(jwt: &str) -> Value {
     let payload = jwt.split('.').nth(1).unwrap();
     serde_json::from_slice(&URL_SAFE_NO_PAD.decode(payload).unwrap()).unwrap()
 }
