@@ -4,6 +4,7 @@
 mod authorize;
 mod browser;
 mod browser_passkeys;
+mod browser_totp;
 mod cli;
 mod demo_rp;
 mod flow;
