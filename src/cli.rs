@@ -126,6 +126,14 @@ pub enum UserCommand {
     Disable { username: String },
     /// Let a disabled user sign in again
     Enable { username: String },
+    /// Make a user set up a second factor (passkey or authenticator app) at their next
+    /// sign-in; they cannot finish signing in to an application before
+    RequireMfa {
+        username: String,
+        /// Lift the requirement instead
+        #[arg(long)]
+        off: bool,
+    },
 }
 
 #[derive(Debug, Args)]
@@ -404,6 +412,16 @@ async fn user(config: &Config, command: UserCommand) -> CliResult {
                 .await
                 .map_err(admin_error)?;
             println!("disabled user {username}");
+        }
+        UserCommand::RequireMfa { username, off } => {
+            admin::users::set_require_mfa(&db, &username, !off)
+                .await
+                .map_err(admin_error)?;
+            if off {
+                println!("user {username} no longer has to set up a second factor");
+            } else {
+                println!("user {username} must set up a second factor at their next sign-in");
+            }
         }
         UserCommand::Enable { username } => {
             admin::users::set_disabled(&db, &username, false)

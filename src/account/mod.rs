@@ -102,6 +102,24 @@ pub async fn flash(session: &Session, message: &str) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// The recovery codes waiting to be shown, removed from the session: they are shown once.
+pub async fn take_new_recovery_codes(session: &Session) -> anyhow::Result<Option<Vec<String>>> {
+    Ok(session.remove(NEW_CODES_KEY).await?)
+}
+
+/// A `data:` URL of a text file with the codes, for the page's download link.
+pub fn recovery_codes_download(state: &AppState, username: &str, codes: &[String]) -> String {
+    let body = format!(
+        "Recovery codes for {username} at {}\nEach code works once.\n\n{}\n",
+        state.config.issuer,
+        codes.join("\n")
+    );
+    format!(
+        "data:text/plain;charset=utf-8,{}",
+        percent_encoding::utf8_percent_encode(&body, percent_encoding::NON_ALPHANUMERIC)
+    )
+}
+
 /// Renders the account page with an optional message.
 pub async fn render_account(
     state: &AppState,
@@ -114,19 +132,10 @@ pub async fn render_account(
     let passkeys = store::passkeys::list(&state.db, user_id).await?;
     let factors = store::factors::of(&state.db, user_id).await?;
     let totp = store::totp::active(&state.db, &state.secrets, user_id).await?;
-    let new_codes: Option<Vec<String>> = session.remove(NEW_CODES_KEY).await?;
-    let codes_text = new_codes.as_ref().map(|codes| {
-        let body = format!(
-            "Recovery codes for {} at {}\nEach code works once.\n\n{}\n",
-            signed_in.user.username,
-            state.config.issuer,
-            codes.join("\n")
-        );
-        format!(
-            "data:text/plain;charset=utf-8,{}",
-            percent_encoding::utf8_percent_encode(&body, percent_encoding::NON_ALPHANUMERIC)
-        )
-    });
+    let new_codes = take_new_recovery_codes(session).await?;
+    let codes_text = new_codes
+        .as_ref()
+        .map(|codes| recovery_codes_download(state, &signed_in.user.username, codes));
     Ok(state.templates.render(
         status,
         "account.html",

@@ -60,6 +60,19 @@ pub async fn list(db: &DatabaseConnection) -> Result<Vec<User>, AdminError> {
     Ok(store::users::list(db).await?)
 }
 
+/// Flags a user to set up a second factor at their next sign-in (or, with `false`, unflags).
+pub async fn set_require_mfa(
+    db: &DatabaseConnection,
+    username: &str,
+    require: bool,
+) -> Result<(), AdminError> {
+    if store::users::set_require_mfa(db, &normalize_username(username), require).await? {
+        Ok(())
+    } else {
+        Err(AdminError::NotFound(format!("no user named {username:?}")))
+    }
+}
+
 pub async fn set_disabled(
     db: &DatabaseConnection,
     username: &str,

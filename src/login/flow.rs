@@ -42,6 +42,12 @@ pub enum Step {
         user_id: String,
         factors: Vec<VerifiedFactor>,
     },
+    /// The password was right, but the user must set up a second factor before going on
+    /// (admin-driven onboarding).
+    Enroll {
+        user_id: String,
+        factors: Vec<VerifiedFactor>,
+    },
     /// Every factor the request needs is verified.
     Authenticated { authentication: Authentication },
 }
@@ -122,11 +128,13 @@ impl LoginTransaction {
         }
     }
 
-    /// The user proved a password. A user with a second factor must use it next.
+    /// The user proved a password. A user with a second factor must use it next; a user who
+    /// must have one and has none must set one up.
     pub fn password_verified(
         self,
         user_id: String,
         has_second_factor: bool,
+        must_enroll: bool,
         now: i64,
     ) -> Result<Self, FlowError> {
         let Step::Identify = self.step else {
@@ -138,6 +146,8 @@ impl LoginTransaction {
         }];
         let step = if has_second_factor {
             Step::SecondFactor { user_id, factors }
+        } else if must_enroll {
+            Step::Enroll { user_id, factors }
         } else {
             Step::Authenticated {
                 authentication: Authentication::new(user_id, factors),
@@ -210,6 +220,37 @@ impl LoginTransaction {
             },
             ..self
         })
+    }
+
+    /// The user set up a second factor during sign-in and proved it doing so (a verified
+    /// authenticator-app code, or a new passkey created with user verification over a fresh
+    /// challenge).
+    pub fn enrolled(self, user_id: &str, method: AuthMethod, now: i64) -> Result<Self, FlowError> {
+        let Step::Enroll {
+            user_id: expected,
+            mut factors,
+        } = self.step
+        else {
+            return Err(FlowError::WrongStep);
+        };
+        if expected != user_id {
+            return Err(FlowError::WrongUser);
+        }
+        factors.push(VerifiedFactor { method, at: now });
+        Ok(LoginTransaction {
+            step: Step::Authenticated {
+                authentication: Authentication::new(expected, factors),
+            },
+            ..self
+        })
+    }
+
+    /// The user who must set up a second factor now, if that is the step.
+    pub fn enrolling_user(&self) -> Option<&str> {
+        match &self.step {
+            Step::Enroll { user_id, .. } => Some(user_id),
+            _ => None,
+        }
     }
 
     /// The user who must prove a second factor now, if that is the step.
@@ -310,9 +351,9 @@ mod tests {
     fn password_then_finish_yields_the_authentication() {
         let tx = start();
         assert_eq!(tx.clone().finish(), Err(FlowError::WrongStep));
-        let tx = tx.password_verified("u".into(), false, 20).unwrap();
+        let tx = tx.password_verified("u".into(), false, false, 20).unwrap();
         assert_eq!(
-            tx.clone().password_verified("u".into(), false, 21),
+            tx.clone().password_verified("u".into(), false, false, 21),
             Err(FlowError::WrongStep)
         );
         let (_, auth) = tx.finish().unwrap();
@@ -322,7 +363,9 @@ mod tests {
 
     #[test]
     fn a_user_with_a_passkey_needs_it_after_the_password() {
-        let tx = start().password_verified("u".into(), true, 20).unwrap();
+        let tx = start()
+            .password_verified("u".into(), true, false, 20)
+            .unwrap();
         assert!(matches!(tx.step, Step::SecondFactor { .. }));
         assert_eq!(tx.clone().finish(), Err(FlowError::WrongStep));
         assert_eq!(
@@ -340,7 +383,9 @@ mod tests {
 
     #[test]
     fn an_app_code_or_recovery_code_completes_the_second_step() {
-        let tx = start().password_verified("u".into(), true, 20).unwrap();
+        let tx = start()
+            .password_verified("u".into(), true, false, 20)
+            .unwrap();
         assert_eq!(
             tx.clone().code_verified("other", AuthMethod::Totp, 21),
             Err(FlowError::WrongUser)
@@ -363,6 +408,25 @@ mod tests {
             start().code_verified("u", AuthMethod::Totp, 21),
             Err(FlowError::WrongStep)
         );
+    }
+
+    #[test]
+    fn a_user_who_must_have_a_second_factor_sets_one_up_first() {
+        let tx = start()
+            .password_verified("u".into(), false, true, 20)
+            .unwrap();
+        assert_eq!(tx.enrolling_user(), Some("u"));
+        assert_eq!(tx.clone().finish(), Err(FlowError::WrongStep));
+        assert_eq!(
+            tx.clone().enrolled("v", AuthMethod::Totp, 21),
+            Err(FlowError::WrongUser)
+        );
+        let (_, auth) = tx
+            .enrolled("u", AuthMethod::Totp, 21)
+            .unwrap()
+            .finish()
+            .unwrap();
+        assert_eq!(auth.amr(), vec!["pwd", "otp", "mfa"]);
     }
 
     #[test]

@@ -2,6 +2,7 @@
 
 pub mod assurance;
 pub mod code;
+pub mod enroll;
 pub mod flow;
 pub mod passkey;
 pub mod session;
@@ -37,6 +38,19 @@ pub fn routes() -> Router<AppState> {
         .route(routes::LOGIN_PASSKEY_BEGIN, post(passkey::post_begin))
         .route(routes::LOGIN_PASSKEY_FINISH, post(passkey::post_finish))
         .route(routes::LOGIN_CODE, post(code::post_code))
+        .route(routes::LOGIN_CONTINUE, post(enroll::post_continue))
+        .route(
+            routes::LOGIN_ENROLL_TOTP,
+            get(enroll::get_totp).post(enroll::post_totp),
+        )
+        .route(
+            routes::LOGIN_ENROLL_PASSKEY_BEGIN,
+            post(enroll::post_passkey_begin),
+        )
+        .route(
+            routes::LOGIN_ENROLL_PASSKEY_FINISH,
+            post(enroll::post_passkey_finish),
+        )
 }
 
 #[derive(Deserialize)]
@@ -210,7 +224,27 @@ pub(crate) async fn render_step_view(
             };
             (template, current.map(SecondFactorMethod::as_str), others)
         }
-        Step::Authenticated { .. } => return Err(PageError::sign_in_expired()),
+        Step::Enroll { .. } => ("enroll.html", None, Vec::new()),
+        Step::Authenticated { authentication } => {
+            // Only an enrollment during sign-in stops here: to show the new recovery codes.
+            let Some(codes) = crate::account::take_new_recovery_codes(session).await? else {
+                return Err(PageError::sign_in_expired());
+            };
+            let username = store::users::find_by_id(&state.db, &authentication.user_id)
+                .await?
+                .map(|u| u.username)
+                .unwrap_or_default();
+            return Ok(state.templates.render(
+                StatusCode::OK,
+                "enrolled.html",
+                context! {
+                    tx => tx.id.clone(),
+                    csrf_token => csrf_token,
+                    new_codes_download => crate::account::recovery_codes_download(state, &username, &codes),
+                    new_codes => codes,
+                },
+            ));
+        }
     };
     Ok(state.templates.render(
         status,
@@ -309,7 +343,7 @@ pub async fn post_login(
             (factors.passkeys > 0 && state.passkeys.is_some()) || factors.totp;
         let previous = tx.step.clone();
         let tx = tx
-            .password_verified(user.id.clone(), has_second_factor, now())
+            .password_verified(user.id.clone(), has_second_factor, user.require_mfa, now())
             .map_err(|_| PageError::sign_in_expired())?;
         tracing::info!(user = %user.id, "password verified");
         if let Step::Authenticated { .. } = tx.step {

@@ -123,7 +123,9 @@ pub async fn post_begin(
                 .await?;
                 (id, serde_json::to_value(options)?)
             }
-            Step::Authenticated { .. } => return Err(ApiError::sign_in_expired()),
+            Step::Enroll { .. } | Step::Authenticated { .. } => {
+                return Err(ApiError::sign_in_expired());
+            }
         };
         Ok(Json(json!({"ceremony": ceremony, "options": options})).into_response())
     }
@@ -189,7 +191,9 @@ pub async fn post_finish(
                 let result = passkeys.finish_second_factor(&request.credential, &taken.state);
                 (stored, result)
             }
-            Step::Authenticated { .. } => return Err(ApiError::sign_in_expired()),
+            Step::Enroll { .. } | Step::Authenticated { .. } => {
+                return Err(ApiError::sign_in_expired());
+            }
         };
         let facts = match result {
             Ok(result) => {

@@ -56,6 +56,14 @@ const TEMPLATES: &[(&str, &str)] = &[
         "totp_setup.html",
         include_str!("../../themes/default/templates/totp_setup.html"),
     ),
+    (
+        "enroll.html",
+        include_str!("../../themes/default/templates/enroll.html"),
+    ),
+    (
+        "enrolled.html",
+        include_str!("../../themes/default/templates/enrolled.html"),
+    ),
 ];
 
 /// Static files of the default theme, with their content types.

@@ -358,3 +358,25 @@ async fn check_config_prints_the_effective_configuration() {
         assert!(help.contains(command), "{help}");
     }
 }
+
+#[tokio::test]
+async fn require_mfa_flags_a_user_and_names_unknown_ones() {
+    let cli = Cli::new().await;
+    cli.run_with_stdin(
+        &["user", "add", "ida", "--password-stdin"],
+        "a long password\n",
+    );
+    assert!(
+        cli.ok(&["user", "require-mfa", "ida"])
+            .contains("must set up a second factor")
+    );
+    let users: serde_json::Value =
+        serde_json::from_str(&cli.ok(&["user", "list", "--json"])).unwrap();
+    assert_eq!(users[0]["require_mfa"], true);
+    cli.ok(&["user", "require-mfa", "ida", "--off"]);
+    let users: serde_json::Value =
+        serde_json::from_str(&cli.ok(&["user", "list", "--json"])).unwrap();
+    assert_eq!(users[0]["require_mfa"], false);
+    let unknown = cli.fails(cli.run(&["user", "require-mfa", "nobody"]));
+    assert!(unknown.contains("nobody"), "{unknown}");
+}

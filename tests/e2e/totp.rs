@@ -429,3 +429,77 @@ async fn the_last_second_factor_cannot_be_removed() {
         "the codes stay with the passkey"
     );
 }
+
+#[tokio::test]
+async fn a_flagged_user_must_set_up_a_second_factor_before_signing_in() {
+    let server = TestServer::start().await;
+    let creds = server.confidential_client().await;
+    server.add_user("gus", PASSWORD).await;
+    idp::admin::users::set_require_mfa(&server.db, "gus", true)
+        .await
+        .unwrap();
+
+    let (http, page) = password_step(&server, &creds.client.client_id, "gus").await;
+    let html = http.get(&page).send().await.unwrap().text().await.unwrap();
+    assert!(html.contains("Set up a second factor"), "{html}");
+    assert!(html.contains("Add a passkey") && html.contains("Set up an authenticator app"));
+    let tx = query_param(&page, "tx").unwrap();
+
+    // No way around it: the sign-in cannot be finished yet.
+    let early = http
+        .post(server.url("/login/continue"))
+        .form(&[
+            ("tx", tx.as_str()),
+            ("csrf_token", meta_csrf(&html).as_str()),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(early.status(), StatusCode::BAD_REQUEST);
+
+    let setup_url = server.url(&format!("/login/enroll/totp?tx={tx}"));
+    let setup = http
+        .get(&setup_url)
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let setup_key = between(&setup, "data-setup-key>", "<").trim().to_owned();
+    let mut form = Form::parse(&setup);
+    form.fill("Authentication code", &oathtool(&setup_key, 0));
+    let enrolled = form.submit(&http, &setup_url, "Verify").await;
+    assert_eq!(enrolled.status(), StatusCode::SEE_OTHER);
+    let codes_page_url = server.url(&location(&enrolled));
+    let codes_page = http
+        .get(&codes_page_url)
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        codes_page.contains("Save your recovery codes"),
+        "{codes_page}"
+    );
+    assert_eq!(
+        between(&codes_page, "data-recovery-codes>", "</pre>")
+            .lines()
+            .filter(|l| !l.trim().is_empty())
+            .count(),
+        10
+    );
+    let done = Form::parse(&codes_page)
+        .submit(&http, &codes_page_url, "Continue")
+        .await;
+    assert_eq!(done.status(), StatusCode::SEE_OTHER);
+    let claims = exchange(&server, &creds, &location(&done)).await;
+    assert_eq!(claims["amr"], serde_json::json!(["pwd", "otp", "mfa"]));
+
+    // From now on the app is asked for like any second factor.
+    let (http, page) = password_step(&server, &creds.client.client_id, "gus").await;
+    let html = http.get(&page).send().await.unwrap().text().await.unwrap();
+    assert!(html.contains("Authentication code"), "{html}");
+}

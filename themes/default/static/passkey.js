@@ -124,7 +124,13 @@
     }
   }
 
+  // Registration: on the account page, or during sign-in when a second factor is required
+  // (then bound to the sign-in, `data-tx`).
   function setUpRegistration(box) {
+    const tx = box.dataset.tx;
+    const urls = tx
+      ? { begin: "/login/enroll/passkey/begin", finish: "/login/enroll/passkey/finish" }
+      : { begin: "/account/api/passkeys/register/begin", finish: "/account/api/passkeys/register/finish" };
     const button = box.querySelector("[data-passkey-start]");
     const status = box.querySelector("[data-passkey-status]");
     const name = box.querySelector("#passkey-name");
@@ -137,15 +143,16 @@
       button.disabled = true;
       status.textContent = "Follow your browser's instructions to create your passkey.";
       try {
-        const begin = await post("/account/api/passkeys/register/begin");
+        const begin = await post(urls.begin, tx ? { tx } : {});
         const credential = await navigator.credentials.create({ publicKey: creationOptions(begin.options) });
-        await post("/account/api/passkeys/register/finish", {
+        const done = await post(urls.finish, {
+          tx,
           ceremony: begin.ceremony,
           name: name.value,
           credential: attestationJson(credential),
         });
         status.textContent = "Passkey added.";
-        window.location.assign("/account");
+        window.location.assign(done.redirect || "/account");
       } catch (error) {
         if (error.code === "reauthentication_required") {
           status.textContent = error.message;
@@ -175,5 +182,5 @@
 
   document.querySelectorAll("[data-passkey-sign-in]").forEach((box) => setUpSignIn(box, { autofill: true }));
   document.querySelectorAll("[data-passkey-second-factor]").forEach((box) => setUpSignIn(box, { autofill: false }));
-  document.querySelectorAll("[data-passkey-register]").forEach(setUpRegistration);
+  document.querySelectorAll("[data-passkey-register], [data-passkey-enroll]").forEach(setUpRegistration);
 })();
