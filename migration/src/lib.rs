@@ -6,6 +6,7 @@ pub use sea_orm_migration::prelude::*;
 mod m0001_init;
 mod m0002_passkeys;
 mod m0003_second_factors;
+mod m0004_session_details;
 
 pub struct Migrator;
 
@@ -16,6 +17,7 @@ impl MigratorTrait for Migrator {
             Box::new(m0001_init::Migration),
             Box::new(m0002_passkeys::Migration),
             Box::new(m0003_second_factors::Migration),
+            Box::new(m0004_session_details::Migration),
         ]
     }
 }

@@ -3,6 +3,7 @@
 
 pub mod passkeys;
 pub mod second_factors;
+pub mod security;
 
 use axum::{
     Form, Router,
@@ -41,6 +42,11 @@ pub fn routes() -> Router<AppState> {
         .route(
             routes::ACCOUNT_RECOVERY_CODES,
             post(second_factors::post_regenerate_recovery_codes),
+        )
+        .route(routes::ACCOUNT_PASSWORD, post(security::post_password))
+        .route(
+            routes::ACCOUNT_SESSIONS_REVOKE_OTHERS,
+            post(security::post_revoke_other_sessions),
         )
         .route(routes::API_PASSKEYS, get(passkeys::api_list))
         .route(
@@ -132,6 +138,31 @@ pub async fn render_account(
     let passkeys = store::passkeys::list(&state.db, user_id).await?;
     let factors = store::factors::of(&state.db, user_id).await?;
     let totp = store::totp::active(&state.db, &state.secrets, user_id).await?;
+    let now = now();
+    let sessions: Vec<_> = store::user_sessions::active_for_user(&state.db, user_id, now)
+        .await?
+        .into_iter()
+        .map(|s| {
+            context! {
+                current => s.id == signed_in.sid,
+                created_at => s.created_at,
+                ip_address => s.ip_address,
+                user_agent => s.user_agent,
+                amr => s.amr.join(" "),
+            }
+        })
+        .collect();
+    let events: Vec<_> = store::security_events::recent(&state.db, user_id, 20)
+        .await?
+        .into_iter()
+        .map(|e| {
+            context! {
+                what => store::security_events::describe(&e.kind),
+                detail => e.detail,
+                at => e.created_at,
+            }
+        })
+        .collect();
     let new_codes = take_new_recovery_codes(session).await?;
     let codes_text = new_codes
         .as_ref()
@@ -147,6 +178,8 @@ pub async fn render_account(
             totp => totp.map(|t| context! { created_at => t.created_at, last_used_at => t.last_used_at }),
             recovery_codes_left => factors.recovery_codes,
             new_codes => new_codes,
+            sessions => sessions,
+            events => events,
             new_codes_download => codes_text,
             passkeys_enabled => state.passkeys.is_some(),
             csrf_token => csrf::token(session).await?,

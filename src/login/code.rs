@@ -29,7 +29,7 @@ use crate::{
         attempts::{self, ACCOUNT_CODES, ADDRESS_CODES},
         security_events,
     },
-    web::{csrf, page_error::PageError},
+    web::{client_origin::ClientOrigin, csrf, page_error::PageError},
 };
 
 #[derive(Deserialize)]
@@ -61,6 +61,7 @@ pub async fn post_code(
     State(state): State<AppState>,
     session: Session,
     ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    ClientOrigin(origin): ClientOrigin,
     form: Result<Form<CodeForm>, axum::extract::rejection::FormRejection>,
 ) -> Response {
     async {
@@ -176,7 +177,7 @@ pub async fn post_code(
         let tx = tx
             .code_verified(&user_id, verified, now)
             .map_err(|_| PageError::sign_in_expired())?;
-        let url = complete(&state, &session, tx).await?;
+        let url = complete(&state, &session, tx, &origin).await?;
         if verified == AuthMethod::RecoveryCode {
             // A recovery code often means a lost device: say so, and point to the account.
             security_events::record(&state.db, Some(&user_id), kind::RECOVERY_CODE_USED, None)

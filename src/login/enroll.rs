@@ -36,7 +36,7 @@ use crate::{
         passkeys::AddPasskeyError,
         security_events,
     },
-    web::{api_error::ApiError, csrf, page_error::PageError},
+    web::{api_error::ApiError, client_origin::ClientOrigin, csrf, page_error::PageError},
 };
 
 #[derive(Deserialize)]
@@ -173,6 +173,7 @@ pub async fn post_totp(
 pub async fn post_continue(
     State(state): State<AppState>,
     session: Session,
+    ClientOrigin(origin): ClientOrigin,
     form: Result<Form<TxForm>, axum::extract::rejection::FormRejection>,
 ) -> Response {
     async {
@@ -184,7 +185,7 @@ pub async fn post_continue(
         if !matches!(tx.step, Step::Authenticated { .. }) {
             return Err(PageError::sign_in_expired());
         }
-        let url = complete(&state, &session, tx).await?;
+        let url = complete(&state, &session, tx, &origin).await?;
         Ok(Redirect::to(&url).into_response())
     }
     .await

@@ -25,7 +25,8 @@ use crate::{
     model::{now, user::normalize_username},
     oidc::{authorize::issue_code, response},
     routes, store,
-    web::{csrf, page_error::PageError},
+    store::user_sessions::Origin,
+    web::{client_origin::ClientOrigin, csrf, page_error::PageError},
 };
 use flow::{LoginTransaction, Purpose, Step};
 
@@ -292,6 +293,7 @@ pub async fn get_login(
 pub async fn post_login(
     State(state): State<AppState>,
     session: Session,
+    ClientOrigin(origin): ClientOrigin,
     form: Result<Form<LoginForm>, axum::extract::rejection::FormRejection>,
 ) -> Response {
     async {
@@ -347,7 +349,7 @@ pub async fn post_login(
             .map_err(|_| PageError::sign_in_expired())?;
         tracing::info!(user = %user.id, "password verified");
         if let Step::Authenticated { .. } = tx.step {
-            let url = complete(&state, &session, tx).await?;
+            let url = complete(&state, &session, tx, &origin).await?;
             return Ok(Redirect::to(&url).into_response());
         }
         if !store::transactions::advance(&state.db, &tx.id, &previous, &tx.step).await? {
@@ -366,6 +368,7 @@ pub(crate) async fn complete(
     state: &AppState,
     session: &Session,
     tx: LoginTransaction,
+    origin: &Origin,
 ) -> Result<String, PageError> {
     let tx_id = tx.id.clone();
     let (purpose, authentication) = tx.finish().map_err(|_| PageError::sign_in_expired())?;
@@ -394,7 +397,14 @@ pub(crate) async fn complete(
         store::user_sessions::revoke(&db, &previous, now).await?;
     }
     let expires_at = now + state.config.session.lifetime.as_secs() as i64;
-    store::user_sessions::create(&db, &sid, &authentication, now, expires_at).await?;
+    store::user_sessions::create(&db, &sid, &authentication, origin, now, expires_at).await?;
+    store::security_events::record(
+        &db,
+        Some(&authentication.user_id),
+        store::security_events::kind::SIGNED_IN,
+        Some(serde_json::json!({"amr": authentication.amr()})),
+    )
+    .await?;
     let url = match (&purpose, target) {
         (Purpose::Authorize(request), Some(to)) => {
             let code = issue_code(&db, state, request, &authentication, Some(sid.clone())).await?;

@@ -31,7 +31,7 @@ use crate::{
         passkeys::StoredPasskey,
         security_events::kind,
     },
-    web::{api_error::ApiError, csrf, page_error::PageError},
+    web::{api_error::ApiError, client_origin::ClientOrigin, csrf, page_error::PageError},
 };
 
 #[derive(Deserialize)]
@@ -146,6 +146,7 @@ fn refused() -> ApiError {
 pub async fn post_finish(
     State(state): State<AppState>,
     session: Session,
+    ClientOrigin(origin): ClientOrigin,
     headers: HeaderMap,
     request: JsonBody<FinishRequest>,
 ) -> Response {
@@ -220,7 +221,7 @@ pub async fn post_finish(
             FlowError::WrongUser => refused(),
             FlowError::WrongStep => ApiError::sign_in_expired(),
         })?;
-        let url = complete(&state, &session, tx).await.map_err(|e| match e {
+        let url = complete(&state, &session, tx, &origin).await.map_err(|e| match e {
             PageError::User { .. } => ApiError::sign_in_expired(),
             PageError::Internal(e) => ApiError::from(e),
         })?;

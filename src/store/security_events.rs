@@ -2,7 +2,7 @@
 
 use sea_orm::{
     ActiveModelTrait, ActiveValue::Set, ColumnTrait, ConnectionTrait, DbErr, EntityTrait,
-    QueryFilter, QueryOrder,
+    QueryFilter, QueryOrder, QuerySelect,
 };
 
 use entity::security_event;
@@ -11,6 +11,10 @@ use crate::model::now;
 
 /// Kinds of security events.
 pub mod kind {
+    /// A completed sign-in, with the `amr` it produced.
+    pub const SIGNED_IN: &str = "signed_in";
+    pub const PASSWORD_CHANGED: &str = "password_changed";
+    pub const OTHER_SESSIONS_SIGNED_OUT: &str = "other_sessions_signed_out";
     pub const PASSKEY_ADDED: &str = "passkey_added";
     pub const PASSKEY_REMOVED: &str = "passkey_removed";
     /// A passkey's signature counter went backwards: a cloned authenticator, refused.
@@ -41,12 +45,41 @@ pub async fn for_user(
     db: &impl ConnectionTrait,
     user_id: &str,
 ) -> Result<Vec<(String, i64)>, DbErr> {
-    Ok(security_event::Entity::find()
-        .filter(security_event::Column::UserId.eq(user_id))
-        .order_by_desc(security_event::Column::Id)
-        .all(db)
+    Ok(recent(db, user_id, u64::MAX)
         .await?
         .into_iter()
         .map(|e| (e.kind, e.created_at))
         .collect())
+}
+
+/// A user's latest `limit` events, newest first.
+pub async fn recent(
+    db: &impl ConnectionTrait,
+    user_id: &str,
+    limit: u64,
+) -> Result<Vec<security_event::Model>, DbErr> {
+    security_event::Entity::find()
+        .filter(security_event::Column::UserId.eq(user_id))
+        .order_by_desc(security_event::Column::Id)
+        .limit(limit)
+        .all(db)
+        .await
+}
+
+/// How the account page describes an event.
+pub fn describe(kind: &str) -> &'static str {
+    match kind {
+        kind::SIGNED_IN => "Signed in",
+        kind::PASSWORD_CHANGED => "Password changed",
+        kind::OTHER_SESSIONS_SIGNED_OUT => "Other sessions signed out",
+        kind::PASSKEY_ADDED => "Passkey added",
+        kind::PASSKEY_REMOVED => "Passkey removed",
+        kind::PASSKEY_POSSIBLY_CLONED => "A passkey was refused: it may have been copied",
+        "totp_added" => "Authenticator app set up",
+        "totp_removed" => "Authenticator app removed",
+        "recovery_codes_regenerated" => "New recovery codes made",
+        "recovery_code_used" => "Signed in with a recovery code",
+        "second_factor_failed" => "Wrong second-factor code entered",
+        _ => "Account change",
+    }
 }

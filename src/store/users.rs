@@ -152,6 +152,33 @@ pub async fn password_hash(
         .map(|c| c.secret))
 }
 
+/// Sets (or replaces) the user's password hash.
+pub async fn set_password(
+    db: &impl ConnectionTrait,
+    user_id: &str,
+    hash: &str,
+) -> Result<(), DbErr> {
+    credential::Entity::delete_many()
+        .filter(credential::Column::UserId.eq(user_id))
+        .filter(credential::Column::Kind.eq(PASSWORD))
+        .exec(db)
+        .await?;
+    credential::ActiveModel {
+        id: Set(uuid::Uuid::new_v4().to_string()),
+        user_id: Set(user_id.to_owned()),
+        kind: Set(PASSWORD.into()),
+        label: Set(None),
+        external_id: Set(None),
+        secret: Set(hash.to_owned()),
+        metadata: Set(None),
+        created_at: Set(now()),
+        last_used_at: Set(None),
+    }
+    .insert(db)
+    .await?;
+    Ok(())
+}
+
 /// Records that a credential was just used to sign in.
 pub async fn touch_password(db: &impl ConnectionTrait, user_id: &str) -> Result<(), DbErr> {
     credential::Entity::update_many()

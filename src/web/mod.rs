@@ -2,6 +2,7 @@
 //! files, CSRF and the request extractors.
 
 pub mod api_error;
+pub mod client_origin;
 pub mod csrf;
 pub mod page_error;
 pub mod templates;

@@ -1,6 +1,7 @@
 //! End-to-end tests: each starts the real server on port 0 with a fresh database and talks
 //! HTTP to it, with the `openidconnect` crate as the relying party where a protocol flow runs.
 
+mod account;
 mod authorize;
 mod browser;
 mod browser_passkeys;
