@@ -152,7 +152,7 @@ pub async fn render_account(
             }
         })
         .collect();
-    let events: Vec<_> = store::security_events::recent(&state.db, user_id, 20)
+    let events: Vec<_> = store::security_events::recent(&state.db, user_id, Some(20))
         .await?
         .into_iter()
         .map(|e| {

@@ -45,18 +45,18 @@ pub async fn for_user(
     db: &impl ConnectionTrait,
     user_id: &str,
 ) -> Result<Vec<(String, i64)>, DbErr> {
-    Ok(recent(db, user_id, u64::MAX)
+    Ok(recent(db, user_id, None)
         .await?
         .into_iter()
         .map(|e| (e.kind, e.created_at))
         .collect())
 }
 
-/// A user's latest `limit` events, newest first.
+/// A user's latest `limit` events (all without a limit), newest first.
 pub async fn recent(
     db: &impl ConnectionTrait,
     user_id: &str,
-    limit: u64,
+    limit: Option<u64>,
 ) -> Result<Vec<security_event::Model>, DbErr> {
     security_event::Entity::find()
         .filter(security_event::Column::UserId.eq(user_id))
