@@ -236,11 +236,7 @@ async fn post_logout(
     async {
         let token = form.map(|Form(f)| f.csrf_token).unwrap_or_default();
         if !csrf::verify(&session, &token).await {
-            return Err(PageError::user(
-                StatusCode::FORBIDDEN,
-                "This form has expired",
-                "Reload the page and try again.",
-            ));
+            return Err(PageError::form_expired());
         }
         if let Some(sid) = session::current_sid(&session).await? {
             store::user_sessions::revoke(&state.db, &sid, now()).await?;

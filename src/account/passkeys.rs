@@ -11,11 +11,12 @@ use axum::{
 use serde::Deserialize;
 use serde_json::json;
 use tower_sessions::Session;
-use webauthn_rs::prelude::{PasskeyRegistration, RegisterPublicKeyCredential};
+use webauthn_rs::prelude::{Passkey, PasskeyRegistration, RegisterPublicKeyCredential};
 
 use super::SignedIn;
 use crate::{
     app::AppState,
+    mfa::passkey::PasskeyService,
     model::now,
     routes,
     store::{
@@ -24,7 +25,11 @@ use crate::{
         passkeys::{AddPasskeyError, DeletePasskeyError},
         security_events::kind,
     },
-    web::{api_error::ApiError, csrf, page_error::PageError},
+    web::{
+        api_error::{ApiError, JsonBody, json_body},
+        csrf,
+        page_error::PageError,
+    },
 };
 
 /// Checks a passkey name: 1 to 64 printable characters.
@@ -84,14 +89,6 @@ async fn signed_in_api(
         return Err(ApiError::csrf());
     }
     Ok(signed_in)
-}
-
-type JsonBody<T> = Result<Json<T>, axum::extract::rejection::JsonRejection>;
-
-fn body<T>(body: JsonBody<T>) -> Result<T, ApiError> {
-    body.map(|Json(b)| b).map_err(|e| {
-        ApiError::bad_request(format!("The request could not be read: {}", e.body_text()))
-    })
 }
 
 pub async fn api_list(
@@ -163,6 +160,43 @@ fn too_many(max: usize) -> ApiError {
     )
 }
 
+/// Consumes the registration ceremony `ceremony` (bound to `binding`, for `user_id`) and
+/// verifies the new credential against it.
+pub(crate) async fn verify_registration(
+    state: &AppState,
+    passkeys: &PasskeyService,
+    ceremony: &str,
+    binding: &str,
+    user_id: &str,
+    credential: &RegisterPublicKeyCredential,
+) -> Result<Passkey, ApiError> {
+    let taken = ceremonies::take::<PasskeyRegistration>(
+        &state.db,
+        ceremony,
+        CeremonyKind::Registration,
+        binding,
+        now(),
+    )
+    .await?
+    .filter(|t| t.user_id.as_deref() == Some(user_id))
+    .ok_or_else(|| {
+        ApiError::new(
+            StatusCode::BAD_REQUEST,
+            "challenge_expired",
+            "This passkey request has expired or was already used. Try again.",
+        )
+    })?;
+    passkeys
+        .finish_registration(credential, &taken.state)
+        .map_err(|_| {
+            ApiError::new(
+                StatusCode::BAD_REQUEST,
+                "passkey_refused",
+                "The new passkey could not be verified. Try again.",
+            )
+        })
+}
+
 #[derive(Deserialize)]
 pub struct RegisterFinish {
     ceremony: String,
@@ -184,7 +218,7 @@ pub async fn api_register_finish(
             .as_ref()
             .ok_or_else(ApiError::passkeys_unavailable)?;
         let signed_in = signed_in_api(&state, &session, &headers, true).await?;
-        let request = body(request)?;
+        let request = json_body(request)?;
         let name = match request
             .name
             .as_deref()
@@ -194,31 +228,15 @@ pub async fn api_register_finish(
             Some(name) => validate_name(name).map_err(ApiError::bad_request)?,
             None => default_name(&headers),
         };
-        let taken = ceremonies::take::<PasskeyRegistration>(
-            &state.db,
+        let passkey = verify_registration(
+            &state,
+            passkeys,
             &request.ceremony,
-            CeremonyKind::Registration,
             &signed_in.sid,
-            now(),
+            &signed_in.user.id,
+            &request.credential,
         )
-        .await?
-        .filter(|t| t.user_id.as_deref() == Some(signed_in.user.id.as_str()))
-        .ok_or_else(|| {
-            ApiError::new(
-                StatusCode::BAD_REQUEST,
-                "challenge_expired",
-                "This passkey request has expired or was already used. Try again.",
-            )
-        })?;
-        let passkey = passkeys
-            .finish_registration(&request.credential, &taken.state)
-            .map_err(|_| {
-                ApiError::new(
-                    StatusCode::BAD_REQUEST,
-                    "passkey_refused",
-                    "The new passkey could not be verified. Try again.",
-                )
-            })?;
+        .await?;
         let (stored, recovery_codes) = store::passkeys::add(
             &state.db,
             &signed_in.user.id,
@@ -271,7 +289,7 @@ pub async fn api_rename(
 ) -> Response {
     async {
         let signed_in = signed_in_api(&state, &session, &headers, true).await?;
-        let name = validate_name(&body(request)?.name).map_err(ApiError::bad_request)?;
+        let name = validate_name(&json_body(request)?.name).map_err(ApiError::bad_request)?;
         if !store::passkeys::rename(&state.db, &signed_in.user.id, &id, &name).await? {
             return Err(ApiError::new(
                 StatusCode::NOT_FOUND,
@@ -350,11 +368,7 @@ async fn page_action(
         name: String::new(),
     });
     if !csrf::verify(session, &form.csrf_token).await {
-        return Err(PageError::user(
-            StatusCode::FORBIDDEN,
-            "This form has expired",
-            "Reload the page and try again.",
-        ));
+        return Err(PageError::form_expired());
     }
     match action(&signed_in, form).await {
         Ok(()) => {}

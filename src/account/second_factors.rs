@@ -16,6 +16,7 @@ use tower_sessions::Session;
 use super::{SignedIn, flash, show_recovery_codes};
 use crate::{
     app::AppState,
+    login::flow::LoginTransaction,
     mfa::totp::{self, TotpError},
     model::now,
     routes,
@@ -38,14 +39,6 @@ pub struct CodeForm {
     code: String,
 }
 
-fn form_expired() -> PageError {
-    PageError::user(
-        StatusCode::FORBIDDEN,
-        "This form has expired",
-        "Reload the page and try again.",
-    )
-}
-
 /// The signed-in user, if their sign-in is recent enough for a sensitive change; otherwise
 /// the response that sends them to sign in (again).
 async fn recent_sign_in(
@@ -62,18 +55,17 @@ async fn recent_sign_in(
     }
 }
 
-async fn render_setup(
+/// The authenticator-app setup page: QR code, setup key, and the code to verify. During a
+/// sign-in (`sign_in`) the form goes to the enrollment step instead of the account page.
+pub(crate) async fn render_totp_setup(
     state: &AppState,
     session: &Session,
-    signed_in: &SignedIn,
+    username: &str,
     secret: &[u8],
     error: Option<&str>,
+    sign_in: Option<&LoginTransaction>,
 ) -> Result<Response, PageError> {
-    let uri = totp::otpauth_uri(
-        secret,
-        &state.config.webauthn.rp_name,
-        &signed_in.user.username,
-    );
+    let uri = totp::otpauth_uri(secret, &state.config.webauthn.rp_name, username);
     Ok(state.templates.render(
         if error.is_some() {
             StatusCode::BAD_REQUEST
@@ -85,8 +77,10 @@ async fn render_setup(
             csrf_token => csrf::token(session).await?,
             qr_svg => minijinja::Value::from_safe_string(totp::qr_svg(&uri)),
             setup_key => totp::setup_key(secret),
-            otpauth_uri => uri,
             error => error,
+            tx => sign_in.map(|tx| tx.id.clone()),
+            form_action => sign_in.map(|_| routes::LOGIN_ENROLL_TOTP),
+            cancel_url => sign_in.map(LoginTransaction::next_url),
         },
     ))
 }
@@ -101,7 +95,15 @@ pub async fn get_totp(State(state): State<AppState>, session: Session) -> Respon
         let secret = totp::new_secret();
         store::totp::start_enrollment(&state.db, &state.secrets, &signed_in.user.id, &secret)
             .await?;
-        render_setup(&state, &session, &signed_in, &secret, None).await
+        render_totp_setup(
+            &state,
+            &session,
+            &signed_in.user.username,
+            &secret,
+            None,
+            None,
+        )
+        .await
     }
     .await
     .unwrap_or_else(|e: PageError| e.render(&state))
@@ -118,9 +120,9 @@ pub async fn post_totp(
             Ok(s) => s,
             Err(response) => return Ok(response),
         };
-        let form = form.map(|Form(f)| f).map_err(|_| form_expired())?;
+        let form = form.map(|Form(f)| f).map_err(|_| PageError::form_expired())?;
         if !csrf::verify(&session, &form.csrf_token).await {
-            return Err(form_expired());
+            return Err(PageError::form_expired());
         }
         let user_id = signed_in.user.id.clone();
         let Some(pending) = store::totp::pending(&state.db, &state.secrets, &user_id).await? else {
@@ -133,7 +135,14 @@ pub async fn post_totp(
                     TotpError::Malformed => "Enter the 6-digit code your authenticator app shows.",
                     _ => "That code is not right. Check that your app shows a code for this account and try again.",
                 };
-                return render_setup(&state, &session, &signed_in, &pending.secret, Some(message)).await;
+                return render_totp_setup(
+                    &state,
+                    &session,
+                    &signed_in.user.username,
+                    &pending.secret,
+                    Some(message),
+                    None,
+                ).await;
             }
         };
         let txn = state.db.begin().await?;
@@ -175,7 +184,7 @@ pub async fn post_remove_totp(
         };
         let token = form.map(|Form(f)| f.csrf_token).unwrap_or_default();
         if !csrf::verify(&session, &token).await {
-            return Err(form_expired());
+            return Err(PageError::form_expired());
         }
         let user_id = &signed_in.user.id;
         let txn = state.db.begin().await?;
@@ -209,7 +218,7 @@ pub async fn post_regenerate_recovery_codes(
         };
         let token = form.map(|Form(f)| f.csrf_token).unwrap_or_default();
         if !csrf::verify(&session, &token).await {
-            return Err(form_expired());
+            return Err(PageError::form_expired());
         }
         let user_id = &signed_in.user.id;
         let txn = state.db.begin().await?;

@@ -4,7 +4,6 @@
 use axum::{
     Form,
     extract::State,
-    http::StatusCode,
     response::{IntoResponse, Redirect, Response},
 };
 use sea_orm::TransactionTrait;
@@ -30,14 +29,6 @@ pub struct PasswordForm {
     confirm_password: String,
 }
 
-fn form_expired() -> PageError {
-    PageError::user(
-        StatusCode::FORBIDDEN,
-        "This form has expired",
-        "Reload the page and try again.",
-    )
-}
-
 /// Changes or sets the password; needs a recent sign-in rather than the old password, so a
 /// passkey-only user can set one too.
 pub async fn post_password(
@@ -49,9 +40,11 @@ pub async fn post_password(
         let Some(signed_in) = SignedIn::of(&state, &session).await? else {
             return Ok(Redirect::to(routes::ACCOUNT).into_response());
         };
-        let form = form.map(|Form(f)| f).map_err(|_| form_expired())?;
+        let form = form
+            .map(|Form(f)| f)
+            .map_err(|_| PageError::form_expired())?;
         if !csrf::verify(&session, &form.csrf_token).await {
-            return Err(form_expired());
+            return Err(PageError::form_expired());
         }
         if !signed_in.is_recent(&state) {
             return Ok(Redirect::to(routes::ACCOUNT_REAUTHENTICATE).into_response());
@@ -101,7 +94,7 @@ pub async fn post_revoke_other_sessions(
         };
         let token = form.map(|Form(f)| f.csrf_token).unwrap_or_default();
         if !csrf::verify(&session, &token).await {
-            return Err(form_expired());
+            return Err(PageError::form_expired());
         }
         let user_id = &signed_in.user.id;
         let txn = state.db.begin().await?;

@@ -73,11 +73,7 @@ pub async fn post_code(
             ));
         };
         if !csrf::verify(&session, &form.csrf_token).await {
-            return Err(PageError::user(
-                StatusCode::FORBIDDEN,
-                "This form has expired",
-                "For your security this form can only be sent once from the page that showed it. Go back to the application and sign in again.",
-            ));
+            return Err(PageError::sign_in_form_expired());
         }
         let tx = load_page_transaction(&state, &session, &form.tx).await?;
         let user_id = tx
@@ -116,16 +112,17 @@ pub async fn post_code(
 
         let outcome = match method {
             SecondFactorMethod::Totp => {
-                let Some(app) = store::totp::active(&state.db, &state.secrets, &user_id).await? else {
+                let Some(app) = store::totp::active(&state.db, &state.secrets, &user_id).await?
+                else {
                     return Err(PageError::sign_in_expired());
                 };
                 match totp::verify(&app.secret, &form.code, now as u64, app.metadata.last_step) {
                     Ok(step) if store::totp::record_step(&state.db, &app, step).await? => {
                         Outcome::Verified(AuthMethod::Totp)
                     }
-                    Ok(_) | Err(TotpError::Replayed) => {
-                        Outcome::Wrong("That code was already used. Wait for the next code and try again.")
-                    }
+                    Ok(_) | Err(TotpError::Replayed) => Outcome::Wrong(
+                        "That code was already used. Wait for the next code and try again.",
+                    ),
                     Err(TotpError::Malformed) => {
                         Outcome::Malformed("Enter the 6-digit code from your authenticator app.")
                     }
@@ -134,7 +131,9 @@ pub async fn post_code(
             }
             SecondFactorMethod::Recovery => {
                 if crate::mfa::recovery::normalize(&form.code).is_none() {
-                    Outcome::Malformed("Enter one of your recovery codes, like xxxx-xxxx-xxxx-xxxx.")
+                    Outcome::Malformed(
+                        "Enter one of your recovery codes, like xxxx-xxxx-xxxx-xxxx.",
+                    )
                 } else if store::recovery_codes::consume(&state.db, &user_id, &form.code).await? {
                     Outcome::Verified(AuthMethod::RecoveryCode)
                 } else {
@@ -158,8 +157,12 @@ pub async fn post_code(
                 )
                 .await?;
                 let mut blocked = None;
-                blocked = blocked.max(attempts::record_failure(&state.db, &account_key, ACCOUNT_CODES, now).await?);
-                blocked = blocked.max(attempts::record_failure(&state.db, &address_key, ADDRESS_CODES, now).await?);
+                blocked = blocked.max(
+                    attempts::record_failure(&state.db, &account_key, ACCOUNT_CODES, now).await?,
+                );
+                blocked = blocked.max(
+                    attempts::record_failure(&state.db, &address_key, ADDRESS_CODES, now).await?,
+                );
                 let message = match blocked {
                     Some(until) => too_many(until - now),
                     None => message.to_owned(),

@@ -9,12 +9,11 @@ use axum::{
     http::{HeaderMap, StatusCode},
     response::{IntoResponse, Redirect, Response},
 };
-use minijinja::context;
 use sea_orm::TransactionTrait;
 use serde::Deserialize;
 use serde_json::json;
 use tower_sessions::Session;
-use webauthn_rs::prelude::{PasskeyRegistration, RegisterPublicKeyCredential};
+use webauthn_rs::prelude::RegisterPublicKeyCredential;
 
 use super::{
     assurance::AuthMethod,
@@ -36,7 +35,12 @@ use crate::{
         passkeys::AddPasskeyError,
         security_events,
     },
-    web::{api_error::ApiError, client_origin::ClientOrigin, csrf, page_error::PageError},
+    web::{
+        api_error::{ApiError, JsonBody, json_body},
+        client_origin::ClientOrigin,
+        csrf,
+        page_error::PageError,
+    },
 };
 
 #[derive(Deserialize)]
@@ -53,14 +57,6 @@ pub struct TxForm {
     csrf_token: String,
     #[serde(default)]
     code: String,
-}
-
-fn form_expired() -> PageError {
-    PageError::user(
-        StatusCode::FORBIDDEN,
-        "This form has expired",
-        "For your security this form can only be sent once from the page that showed it. Go back to the application and sign in again.",
-    )
 }
 
 /// The transaction, if it is at the enrollment step, with its user.
@@ -89,24 +85,15 @@ async fn render_totp_setup(
         .await?
         .map(|u| u.username)
         .unwrap_or_default();
-    let uri = totp::otpauth_uri(secret, &state.config.webauthn.rp_name, &username);
-    Ok(state.templates.render(
-        if error.is_some() {
-            StatusCode::BAD_REQUEST
-        } else {
-            StatusCode::OK
-        },
-        "totp_setup.html",
-        context! {
-            csrf_token => csrf::token(session).await?,
-            qr_svg => minijinja::Value::from_safe_string(totp::qr_svg(&uri)),
-            setup_key => totp::setup_key(secret),
-            error => error,
-            tx => tx.id.clone(),
-            form_action => crate::routes::LOGIN_ENROLL_TOTP,
-            cancel_url => tx.next_url(),
-        },
-    ))
+    crate::account::second_factors::render_totp_setup(
+        state,
+        session,
+        &username,
+        secret,
+        error,
+        Some(tx),
+    )
+    .await
 }
 
 pub async fn get_totp(
@@ -130,9 +117,9 @@ pub async fn post_totp(
     form: Result<Form<TxForm>, axum::extract::rejection::FormRejection>,
 ) -> Response {
     async {
-        let form = form.map(|Form(f)| f).map_err(|_| form_expired())?;
+        let form = form.map(|Form(f)| f).map_err(|_| PageError::sign_in_form_expired())?;
         if !csrf::verify(&session, &form.csrf_token).await {
-            return Err(form_expired());
+            return Err(PageError::sign_in_form_expired());
         }
         let (tx, user_id) = enrolling(&state, &session, &form.tx).await?;
         let Some(pending) = store::totp::pending(&state.db, &state.secrets, &user_id).await? else {
@@ -177,9 +164,11 @@ pub async fn post_continue(
     form: Result<Form<TxForm>, axum::extract::rejection::FormRejection>,
 ) -> Response {
     async {
-        let form = form.map(|Form(f)| f).map_err(|_| form_expired())?;
+        let form = form
+            .map(|Form(f)| f)
+            .map_err(|_| PageError::sign_in_form_expired())?;
         if !csrf::verify(&session, &form.csrf_token).await {
-            return Err(form_expired());
+            return Err(PageError::sign_in_form_expired());
         }
         let tx = load_page_transaction(&state, &session, &form.tx).await?;
         if !matches!(tx.step, Step::Authenticated { .. }) {
@@ -205,8 +194,6 @@ pub struct FinishRequest {
     name: Option<String>,
     credential: RegisterPublicKeyCredential,
 }
-
-type JsonBody<T> = Result<Json<T>, axum::extract::rejection::JsonRejection>;
 
 async fn enrolling_api(
     state: &AppState,
@@ -237,7 +224,7 @@ pub async fn post_passkey_begin(
     request: JsonBody<BeginRequest>,
 ) -> Response {
     async {
-        let Json(request) = request.map_err(|e| ApiError::bad_request(e.body_text()))?;
+        let request = json_body(request)?;
         let (tx, user_id) = enrolling_api(&state, &session, &headers, &request.tx).await?;
         let passkeys = state
             .passkeys
@@ -272,38 +259,22 @@ pub async fn post_passkey_finish(
     request: JsonBody<FinishRequest>,
 ) -> Response {
     async {
-        let Json(request) = request.map_err(|e| ApiError::bad_request(e.body_text()))?;
+        let request = json_body(request)?;
         let (tx, user_id) = enrolling_api(&state, &session, &headers, &request.tx).await?;
         let passkeys = state
             .passkeys
             .as_ref()
             .ok_or_else(ApiError::passkeys_unavailable)?;
         let now = now();
-        let taken = ceremonies::take::<PasskeyRegistration>(
-            &state.db,
+        let passkey = crate::account::passkeys::verify_registration(
+            &state,
+            passkeys,
             &request.ceremony,
-            CeremonyKind::Registration,
             &tx.id,
-            now,
+            &user_id,
+            &request.credential,
         )
-        .await?
-        .filter(|t| t.user_id.as_deref() == Some(user_id.as_str()))
-        .ok_or_else(|| {
-            ApiError::new(
-                StatusCode::BAD_REQUEST,
-                "challenge_expired",
-                "This passkey request has expired or was already used. Try again.",
-            )
-        })?;
-        let passkey = passkeys
-            .finish_registration(&request.credential, &taken.state)
-            .map_err(|_| {
-                ApiError::new(
-                    StatusCode::BAD_REQUEST,
-                    "passkey_refused",
-                    "The new passkey could not be verified. Try again.",
-                )
-            })?;
+        .await?;
         let name = request
             .name
             .as_deref()

@@ -305,11 +305,7 @@ pub async fn post_login(
             ));
         };
         if !csrf::verify(&session, &form.csrf_token).await {
-            return Err(PageError::user(
-                StatusCode::FORBIDDEN,
-                "This form has expired",
-                "For your security this form can only be sent once from the page that showed it. Go back to the application and sign in again.",
-            ));
+            return Err(PageError::sign_in_form_expired());
         }
         let tx = load_page_transaction(&state, &session, &form.tx).await?;
         if tx.step != Step::Identify {
@@ -341,8 +337,7 @@ pub async fn post_login(
         store::users::touch_password(&state.db, &user.id).await?;
 
         let factors = store::factors::of(&state.db, &user.id).await?;
-        let has_second_factor =
-            (factors.passkeys > 0 && state.passkeys.is_some()) || factors.totp;
+        let has_second_factor = (factors.passkeys > 0 && state.passkeys.is_some()) || factors.totp;
         let previous = tx.step.clone();
         let tx = tx
             .password_verified(user.id.clone(), has_second_factor, user.require_mfa, now())

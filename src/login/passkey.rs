@@ -31,7 +31,12 @@ use crate::{
         passkeys::StoredPasskey,
         security_events::kind,
     },
-    web::{api_error::ApiError, client_origin::ClientOrigin, csrf, page_error::PageError},
+    web::{
+        api_error::{ApiError, JsonBody, json_body},
+        client_origin::ClientOrigin,
+        csrf,
+        page_error::PageError,
+    },
 };
 
 #[derive(Deserialize)]
@@ -47,14 +52,6 @@ pub struct FinishRequest {
     tx: String,
     ceremony: String,
     credential: PublicKeyCredential,
-}
-
-type JsonBody<T> = Result<Json<T>, axum::extract::rejection::JsonRejection>;
-
-fn body<T>(body: JsonBody<T>) -> Result<T, ApiError> {
-    body.map(|Json(b)| b).map_err(|e| {
-        ApiError::bad_request(format!("The request could not be read: {}", e.body_text()))
-    })
 }
 
 async fn prelude<'a>(
@@ -85,7 +82,7 @@ pub async fn post_begin(
     request: JsonBody<BeginRequest>,
 ) -> Response {
     async {
-        let request = body(request)?;
+        let request = json_body(request)?;
         let (passkeys, tx) = prelude(&state, &session, &headers, &request.tx).await?;
         let now = now();
         let lifetime = state.config.webauthn.challenge_lifetime.as_secs() as i64;
@@ -151,7 +148,7 @@ pub async fn post_finish(
     request: JsonBody<FinishRequest>,
 ) -> Response {
     async {
-        let request = body(request)?;
+        let request = json_body(request)?;
         let (passkeys, tx) = prelude(&state, &session, &headers, &request.tx).await?;
         let now = now();
         let (stored, result) = match &tx.step {

@@ -8,6 +8,16 @@ use axum::{
 };
 use serde_json::json;
 
+/// A JSON request body, with the rejection kept so it becomes our error rather than axum's.
+pub type JsonBody<T> = Result<Json<T>, axum::extract::rejection::JsonRejection>;
+
+/// The body, or a 400 that says why it could not be read.
+pub fn json_body<T>(body: JsonBody<T>) -> Result<T, ApiError> {
+    body.map(|Json(b)| b).map_err(|e| {
+        ApiError::bad_request(format!("The request could not be read: {}", e.body_text()))
+    })
+}
+
 #[derive(Debug)]
 pub struct ApiError {
     pub status: StatusCode,

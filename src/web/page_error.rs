@@ -35,6 +35,24 @@ impl PageError {
         )
     }
 
+    /// A form of the sign-in pages was sent without its CSRF token, or twice.
+    pub const fn sign_in_form_expired() -> Self {
+        Self::user(
+            StatusCode::FORBIDDEN,
+            "This form has expired",
+            "For your security this form can only be sent once from the page that showed it. Go back to the application and sign in again.",
+        )
+    }
+
+    /// A form of the account pages was sent without its CSRF token.
+    pub const fn form_expired() -> Self {
+        Self::user(
+            StatusCode::FORBIDDEN,
+            "This form has expired",
+            "Reload the page and try again.",
+        )
+    }
+
     pub fn render(self, state: &AppState) -> Response {
         match self {
             PageError::User {
