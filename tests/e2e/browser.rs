@@ -98,9 +98,11 @@ impl Browser {
     /// Types into the input whose `<label>` reads `label`.
     pub async fn fill(&self, label: &str, value: &str) {
         let xpath = format!("//input[@id=//label[normalize-space()='{label}']/@for]");
+        // Wait for it: the page may still be loading after the last click.
         let input = self
             .client
-            .find(Locator::XPath(&xpath))
+            .wait()
+            .for_element(Locator::XPath(&xpath))
             .await
             .unwrap_or_else(|e| panic!("no input labelled {label:?}: {e}"));
         input.clear().await.unwrap();
@@ -111,7 +113,8 @@ impl Browser {
     pub async fn click_button(&self, text: &str) {
         let xpath = format!("//button[normalize-space()='{text}']");
         self.client
-            .find(Locator::XPath(&xpath))
+            .wait()
+            .for_element(Locator::XPath(&xpath))
             .await
             .unwrap_or_else(|e| panic!("no button {text:?}: {e}"))
             .click()
@@ -124,7 +127,8 @@ impl Browser {
         let xpath =
             format!("//li[.//*[normalize-space()='{item}']]//button[normalize-space()='{text}']");
         self.client
-            .find(Locator::XPath(&xpath))
+            .wait()
+            .for_element(Locator::XPath(&xpath))
             .await
             .unwrap_or_else(|e| panic!("no button {text:?} next to {item:?}: {e}"))
             .click()

@@ -327,13 +327,7 @@ async fn guessing_codes_is_slowed_down_and_recorded() {
     )
     .await;
     assert_eq!(right.status(), StatusCode::TOO_MANY_REQUESTS);
-    assert!(
-        right
-            .text()
-            .await
-            .unwrap()
-            .contains("try again in")
-    );
+    assert!(right.text().await.unwrap().contains("try again in"));
     let events = idp::store::security_events::for_user(&server.db, &account.user.id)
         .await
         .unwrap();
