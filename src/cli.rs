@@ -71,6 +71,10 @@ pub enum ClientCommand {
         /// Algorithm of the client's ID tokens: ES256 or RS256
         #[arg(long, value_name = "ALG", default_value = "ES256")]
         id_token_alg: String,
+        /// The lowest authentication level the client accepts, applied to every request:
+        /// pwd, mfa or phr (phishing-resistant: a passkey)
+        #[arg(long, value_name = "ACR")]
+        min_acr: Option<String>,
         #[command(flatten)]
         output: Output,
     },
@@ -274,6 +278,9 @@ fn print_client(client: &Client) {
     for uri in &client.redirect_uris {
         println!("redirect uri:    {uri}");
     }
+    if let Some(min_acr) = &client.min_acr {
+        println!("minimum acr:     {min_acr}");
+    }
 }
 
 async fn client(config: &Config, command: ClientCommand) -> CliResult {
@@ -291,6 +298,7 @@ async fn client(config: &Config, command: ClientCommand) -> CliResult {
             redirect_uris,
             public,
             id_token_alg,
+            min_acr,
             output,
         } => {
             let new = NewClient {
@@ -298,6 +306,7 @@ async fn client(config: &Config, command: ClientCommand) -> CliResult {
                 redirect_uris,
                 public,
                 id_token_signed_response_alg: id_token_alg.parse()?,
+                min_acr,
             };
             let credentials = admin::clients::create(&db, new)
                 .await

@@ -11,6 +11,8 @@ pub struct Model {
     pub secret_hash: Option<String>,
     pub token_endpoint_auth_method: String,
     pub id_token_signed_response_alg: String,
+    /// The lowest acr this client accepts, applied to every request.
+    pub min_acr: Option<String>,
     pub created_at: i64,
     pub updated_at: i64,
 }

@@ -7,6 +7,7 @@ mod m0001_init;
 mod m0002_passkeys;
 mod m0003_second_factors;
 mod m0004_session_details;
+mod m0005_client_min_acr;
 
 pub struct Migrator;
 
@@ -18,6 +19,7 @@ impl MigratorTrait for Migrator {
             Box::new(m0002_passkeys::Migration),
             Box::new(m0003_second_factors::Migration),
             Box::new(m0004_session_details::Migration),
+            Box::new(m0005_client_min_acr::Migration),
         ]
     }
 }

@@ -17,6 +17,8 @@ pub struct NewClient {
     pub redirect_uris: Vec<String>,
     pub public: bool,
     pub id_token_signed_response_alg: SigningAlg,
+    /// The lowest acr the client accepts (`pwd`, `mfa`, `phr`).
+    pub min_acr: Option<String>,
 }
 
 /// A client just created or re-keyed, with its secret in clear: shown once, never stored.
@@ -46,6 +48,16 @@ pub async fn create(
             redirect_uris.push(uri);
         }
     }
+    if let Some(min_acr) = new
+        .min_acr
+        .as_ref()
+        .filter(|a| crate::login::assurance::acr::rank(a).is_none())
+    {
+        return Err(AdminError::Invalid(format!(
+            "unknown acr {min_acr:?}; use one of: {}",
+            crate::login::assurance::acr::SUPPORTED.join(", ")
+        )));
+    }
     let (client_type, method, secret) = if new.public {
         (ClientType::Public, TokenEndpointAuthMethod::None, None)
     } else {
@@ -62,6 +74,7 @@ pub async fn create(
         token_endpoint_auth_method: method,
         id_token_signed_response_alg: new.id_token_signed_response_alg,
         redirect_uris,
+        min_acr: new.min_acr,
         secret_hash: secret.as_deref().map(random::digest),
         created_at: now(),
     };

@@ -58,6 +58,11 @@ pub mod acr {
     pub const PHR: &str = "phr";
     /// Every value this server can assert, lowest first, for `acr_values_supported`.
     pub const SUPPORTED: &[&str] = &[PWD, MFA, PHR];
+
+    /// A value's place on the ladder; `None` for values we cannot assert.
+    pub fn rank(value: &str) -> Option<usize> {
+        SUPPORTED.iter().position(|v| *v == value)
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -144,6 +149,11 @@ impl Authentication {
             push(amr::MFA);
         }
         out
+    }
+
+    /// Whether this sign-in reaches the ladder rung `required` (or a higher one).
+    pub fn satisfies(&self, required: usize) -> bool {
+        acr::rank(self.acr()).is_some_and(|rank| rank >= required)
     }
 
     /// The highest rung of the acr ladder the verified factors satisfy.

@@ -27,7 +27,7 @@ use crate::{
 #[serde(tag = "purpose", rename_all = "snake_case")]
 pub enum Purpose {
     /// Answer a client's authorization request with a code.
-    Authorize(AuthorizationRequest),
+    Authorize(Box<AuthorizationRequest>),
     /// Sign in to the account pages.
     Account,
 }
@@ -79,6 +79,10 @@ pub enum Decision {
     UseSession(Authentication),
     /// `prompt=none`, but the user would have to sign in (OIDC Core §3.1.2.6).
     LoginRequired,
+    /// `prompt=none`, but the session is below the essential level asked for.
+    InteractionRequired,
+    /// The session is below the level asked for: ask for the factor(s) it lacks.
+    StepUp(Authentication),
     /// Show the sign-in page.
     SignIn,
 }
@@ -98,7 +102,16 @@ pub fn decide(
     };
     match (request.prompt, session) {
         (Prompt::Login, _) => Decision::SignIn,
-        (_, Some(auth)) if fresh_enough(&auth) => Decision::UseSession(auth),
+        (prompt, Some(auth)) if fresh_enough(&auth) => {
+            let level_met = request.acr.required.is_none_or(|r| auth.satisfies(r));
+            match prompt {
+                _ if level_met => Decision::UseSession(auth),
+                // A voluntary level may be answered with what the session has.
+                Prompt::None if !request.acr.essential => Decision::UseSession(auth),
+                Prompt::None => Decision::InteractionRequired,
+                _ => Decision::StepUp(auth),
+            }
+        }
         (Prompt::None, _) => Decision::LoginRequired,
         _ => Decision::SignIn,
     }
@@ -114,6 +127,29 @@ impl LoginTransaction {
             created_at: now,
             expires_at: now + ttl,
         }
+    }
+
+    /// A sign-in that continues an existing session's authentication with a further factor
+    /// (step-up): it starts at the second-factor step.
+    pub fn start_step_up(
+        purpose: Purpose,
+        browser_binding: String,
+        session: Authentication,
+        now: i64,
+        ttl: i64,
+    ) -> Self {
+        LoginTransaction {
+            step: Step::SecondFactor {
+                user_id: session.user_id,
+                factors: session.factors,
+            },
+            ..Self::start(purpose, browser_binding, now, ttl)
+        }
+    }
+
+    /// The authentication level the client asked for, if any.
+    pub fn acr_request(&self) -> Option<&crate::oidc::authorize_request::AcrRequest> {
+        self.authorization_request().map(|r| &r.acr)
     }
 
     pub fn is_expired(&self, now: i64) -> bool {
@@ -290,6 +326,7 @@ mod tests {
             prompt,
             max_age,
             login_hint: None,
+            acr: Default::default(),
         }
     }
 
@@ -337,7 +374,7 @@ mod tests {
     }
 
     fn start() -> LoginTransaction {
-        let purpose = Purpose::Authorize(request(Prompt::Default, None));
+        let purpose = Purpose::Authorize(Box::new(request(Prompt::Default, None)));
         LoginTransaction::start(purpose, "b".into(), 10, 600)
     }
 

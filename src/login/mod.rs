@@ -23,11 +23,16 @@ use crate::{
     app::AppState,
     crypto::random,
     model::{now, user::normalize_username},
-    oidc::{authorize::issue_code, response},
+    oidc::{
+        authorize::issue_code,
+        error::{ErrorCode, OAuthError},
+        response,
+    },
     routes, store,
     store::user_sessions::Origin,
     web::{client_origin::ClientOrigin, csrf, page_error::PageError},
 };
+use assurance::acr;
 use flow::{LoginTransaction, Purpose, Step};
 
 /// Shown for every failed password sign-in, whether or not the user exists.
@@ -142,15 +147,19 @@ impl SecondFactorMethod {
 }
 
 /// The second factors `user_id` can use now: passkey, then authenticator app, then recovery
-/// code.
+/// code. When a phishing-resistant level is required, only a passkey reaches it.
 pub async fn available_methods(
     state: &AppState,
     user_id: &str,
+    required: Option<usize>,
 ) -> anyhow::Result<Vec<SecondFactorMethod>> {
     let factors = store::factors::of(&state.db, user_id).await?;
     let mut methods = Vec::new();
     if factors.passkeys > 0 && state.passkeys.is_some() {
         methods.push(SecondFactorMethod::Passkey);
+    }
+    if required.is_some_and(|r| Some(r) >= acr::rank(acr::PHR)) {
+        return Ok(methods);
     }
     if factors.totp {
         methods.push(SecondFactorMethod::Totp);
@@ -198,7 +207,8 @@ pub(crate) async fn render_step_view(
     let (template, method, others) = match &tx.step {
         Step::Identify => ("login.html", None, Vec::new()),
         Step::SecondFactor { user_id, .. } => {
-            let available = available_methods(state, user_id).await?;
+            let required = tx.acr_request().and_then(|a| a.required);
+            let available = available_methods(state, user_id, required).await?;
             let view = match view {
                 Some(SecondFactorView::Method(m)) if available.contains(&m) => {
                     SecondFactorView::Method(m)
@@ -337,7 +347,14 @@ pub async fn post_login(
         store::users::touch_password(&state.db, &user.id).await?;
 
         let factors = store::factors::of(&state.db, &user.id).await?;
-        let has_second_factor = (factors.passkeys > 0 && state.passkeys.is_some()) || factors.totp;
+        let required = tx.acr_request().and_then(|a| a.required);
+        // A user with a second factor must use it; with none that reaches the level asked
+        // for, sign-in ends with what was proven and `complete` answers the client.
+        let has_second_factor = ((factors.passkeys > 0 && state.passkeys.is_some())
+            || factors.totp)
+            && !available_methods(&state, &user.id, required)
+                .await?
+                .is_empty();
         let previous = tx.step.clone();
         let tx = tx
             .password_verified(user.id.clone(), has_second_factor, user.require_mfa, now())
@@ -401,6 +418,17 @@ pub(crate) async fn complete(
     )
     .await?;
     let url = match (&purpose, target) {
+        (Purpose::Authorize(request), Some(to))
+            if request.acr.essential && !request.acr.is_met_by(&authentication) =>
+        {
+            // OpenID Connect Core Unmet Authentication Requirements 1.0 §3.
+            let error = OAuthError::new(
+                ErrorCode::UnmetAuthenticationRequirements,
+                "the user could not reach the authentication level required",
+            );
+            response::error_url(&to, &error, request.state.as_deref(), &state.config.issuer)
+                .ok_or(PageError::sign_in_expired())?
+        }
         (Purpose::Authorize(request), Some(to)) => {
             let code = issue_code(&db, state, request, &authentication, Some(sid.clone())).await?;
             response::code_url(&to, &code, request.state.as_deref(), &state.config.issuer)

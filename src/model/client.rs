@@ -52,6 +52,8 @@ pub struct Client {
     #[serde(serialize_with = "serialize_alg")]
     pub id_token_signed_response_alg: SigningAlg,
     pub redirect_uris: Vec<String>,
+    /// The lowest acr this client accepts; every request is raised to it, essentially.
+    pub min_acr: Option<String>,
     #[serde(skip)]
     pub secret_hash: Option<String>,
     pub created_at: i64,
@@ -152,6 +154,7 @@ mod tests {
             token_endpoint_auth_method: TokenEndpointAuthMethod::None,
             id_token_signed_response_alg: SigningAlg::Es256,
             redirect_uris: uris.iter().map(|s| s.to_string()).collect(),
+            min_acr: None,
             secret_hash: None,
             created_at: 0,
         }

@@ -20,6 +20,7 @@ use crate::{
     app::AppState,
     crypto::random,
     login::{
+        self,
         assurance::Authentication,
         flow::{self, Decision, LoginTransaction, Purpose},
         session,
@@ -128,13 +129,59 @@ async fn try_authorize(
             ErrorCode::LoginRequired,
             "the user must sign in",
         ))),
+        Decision::InteractionRequired => Err(fail(OAuthError::new(
+            ErrorCode::InteractionRequired,
+            "the user must confirm it is them with a further factor",
+        ))),
+        Decision::StepUp(auth) => {
+            let methods = login::available_methods(state, &auth.user_id, request.acr.required)
+                .await
+                .map_err(|e| fail(internal(e)))?;
+            if methods.is_empty() {
+                // The user has no factor that reaches the level.
+                if request.acr.essential {
+                    return Err(fail(OAuthError::new(
+                        ErrorCode::UnmetAuthenticationRequirements,
+                        "the user has no sign-in method that reaches the level required",
+                    )));
+                }
+                let code = issue_code(&state.db, state, &request, &auth, sid)
+                    .await
+                    .map_err(|e| fail(internal(e)))?;
+                return Ok(response::code(
+                    &to,
+                    &code,
+                    request.state.as_deref(),
+                    &state.config.issuer,
+                ));
+            }
+            let binding = session::browser_binding(session)
+                .await
+                .map_err(|e| fail(internal(e)))?;
+            let ttl = state.config.session.login_timeout.as_secs() as i64;
+            let tx = LoginTransaction::start_step_up(
+                Purpose::Authorize(Box::new(request.clone())),
+                binding,
+                auth,
+                now,
+                ttl,
+            );
+            store::transactions::insert(&state.db, &tx)
+                .await
+                .map_err(|e| fail(internal(e)))?;
+            Ok(Redirect::to(&tx.next_url()).into_response())
+        }
         Decision::SignIn => {
             let binding = session::browser_binding(session)
                 .await
                 .map_err(|e| fail(internal(e)))?;
             let ttl = state.config.session.login_timeout.as_secs() as i64;
-            let tx =
-                LoginTransaction::start(Purpose::Authorize(request.clone()), binding, now, ttl);
+            let tx = LoginTransaction::start(
+                Purpose::Authorize(Box::new(request.clone())),
+                binding,
+                now,
+                ttl,
+            );
             store::transactions::insert(&state.db, &tx)
                 .await
                 .map_err(|e| fail(internal(e)))?;

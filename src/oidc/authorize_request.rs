@@ -10,10 +10,12 @@
 //! 7. `scope` includes `openid`; unsupported scopes are dropped (RFC 6749 §3.3)
 //! 8. PKCE: S256 only; required for public clients (RFC 9700 §2.1.1)
 //! 9. `prompt` and `max_age` are well-formed
+//! 10. `acr_values` / `claims` name a level we can reach, if essentially required
 
 use serde::{Deserialize, Serialize};
 
 use super::error::{AuthorizeError, ErrorCode, OAuthError};
+use crate::login::assurance::acr;
 use crate::model::{
     client::{Client, ClientType, VerifiedRedirectUri},
     scope::{self, Scopes},
@@ -35,6 +37,108 @@ pub struct AuthorizationRequest {
     /// authentication.
     pub max_age: Option<u64>,
     pub login_hint: Option<String>,
+    /// The authentication level asked for, by `acr_values` or the `claims` parameter.
+    #[serde(default)]
+    pub acr: AcrRequest,
+}
+
+/// A requested authentication level (OIDC Core §3.1.2.1 `acr_values`, §5.5.1.1 `claims`).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AcrRequest {
+    /// The lowest rung of our ladder that satisfies the request (any listed value does), if
+    /// a level was asked for.
+    pub required: Option<usize>,
+    /// Essential (the `claims` parameter's `"essential": true`, or the client's minimum):
+    /// when unmet, the client gets `unmet_authentication_requirements` instead of tokens.
+    pub essential: bool,
+}
+
+impl AcrRequest {
+    /// Adds a client's minimum level, which is always essential.
+    pub fn with_minimum(self, minimum: Option<usize>) -> AcrRequest {
+        match minimum {
+            Some(min) if self.required.is_none_or(|r| r <= min) => AcrRequest {
+                required: Some(min),
+                essential: true,
+            },
+            _ => self,
+        }
+    }
+
+    /// Whether `authentication` is good enough, counting voluntary requests as always met.
+    pub fn is_met_by(&self, authentication: &crate::login::assurance::Authentication) -> bool {
+        self.required.is_none_or(|r| authentication.satisfies(r))
+    }
+}
+
+/// Reads the requested acr values. Unknown values are ignored; an essential request none of
+/// whose values we can assert is `None` (it can never be met).
+fn parse_acr(
+    acr_values: Option<&str>,
+    claims: Option<&str>,
+) -> Result<Option<AcrRequest>, &'static str> {
+    let (values, essential): (Vec<String>, bool) = match claims {
+        Some(raw) => {
+            let claims: serde_json::Value =
+                serde_json::from_str(raw).map_err(|_| "the claims parameter is not valid JSON")?;
+            if !claims.is_object() {
+                return Err("the claims parameter is not a JSON object");
+            }
+            match claims.pointer("/id_token/acr").filter(|v| !v.is_null()) {
+                Some(acr) => {
+                    let essential = acr
+                        .get("essential")
+                        .and_then(|e| e.as_bool())
+                        .unwrap_or(false);
+                    let mut values: Vec<String> = acr
+                        .get("values")
+                        .and_then(|v| v.as_array())
+                        .map(|a| {
+                            a.iter()
+                                .filter_map(|v| v.as_str().map(str::to_owned))
+                                .collect()
+                        })
+                        .unwrap_or_default();
+                    if let Some(value) = acr.get("value").and_then(|v| v.as_str()) {
+                        values.push(value.to_owned());
+                    }
+                    (values, essential)
+                }
+                None => (
+                    acr_values
+                        .map(|v| {
+                            v.split(' ')
+                                .filter(|s| !s.is_empty())
+                                .map(str::to_owned)
+                                .collect()
+                        })
+                        .unwrap_or_default(),
+                    false,
+                ),
+            }
+        }
+        None => (
+            acr_values
+                .map(|v| {
+                    v.split(' ')
+                        .filter(|s| !s.is_empty())
+                        .map(str::to_owned)
+                        .collect()
+                })
+                .unwrap_or_default(),
+            false,
+        ),
+    };
+    let known: Vec<usize> = values.iter().filter_map(|v| acr::rank(v)).collect();
+    Ok(match (known.iter().min(), values.is_empty(), essential) {
+        (Some(&lowest), _, _) => Some(AcrRequest {
+            required: Some(lowest),
+            essential,
+        }),
+        // Nothing we know: ignored when voluntary, impossible when essential.
+        (None, false, true) => None,
+        (None, _, _) => Some(AcrRequest::default()),
+    })
 }
 
 impl AuthorizationRequest {
@@ -237,6 +341,18 @@ where
         ),
     };
 
+    // 10. The authentication level asked for (OIDC Core §3.1.2.1, §5.5.1.1), raised to the
+    //     client's minimum.
+    let acr = parse_acr(get("acr_values"), get("claims"))
+        .map_err(invalid)?
+        .ok_or_else(|| {
+            redirect(
+                ErrorCode::UnmetAuthenticationRequirements,
+                "none of the essential acr values can be met",
+            )
+        })?
+        .with_minimum(client.min_acr.as_deref().and_then(acr::rank));
+
     let request = AuthorizationRequest {
         client_id,
         redirect_uri: to.as_str().to_owned(),
@@ -247,6 +363,7 @@ where
         prompt,
         max_age,
         login_hint: get("login_hint").map(str::to_owned),
+        acr,
     };
     Ok((client, request))
 }

@@ -53,7 +53,7 @@ pub fn document(state: &AppState) -> serde_json::Value {
         "claims_supported": CLAIMS_SUPPORTED,
         "acr_values_supported": acr::SUPPORTED,
         "prompt_values_supported": PROMPT_VALUES_SUPPORTED,
-        "claims_parameter_supported": false,
+        "claims_parameter_supported": true,
         "request_parameter_supported": false,
         // Discovery §3: this one defaults to true, so it must be stated.
         "request_uri_parameter_supported": false,

@@ -26,6 +26,8 @@ pub enum ErrorCode {
     UnsupportedGrantType,
     LoginRequired,
     InteractionRequired,
+    /// OpenID Connect Core Unmet Authentication Requirements 1.0 §3.
+    UnmetAuthenticationRequirements,
     RequestNotSupported,
     RequestUriNotSupported,
     RegistrationNotSupported,
@@ -48,6 +50,7 @@ impl ErrorCode {
             Self::UnsupportedGrantType => "unsupported_grant_type",
             Self::LoginRequired => "login_required",
             Self::InteractionRequired => "interaction_required",
+            Self::UnmetAuthenticationRequirements => "unmet_authentication_requirements",
             Self::RequestNotSupported => "request_not_supported",
             Self::RequestUriNotSupported => "request_uri_not_supported",
             Self::RegistrationNotSupported => "registration_not_supported",

@@ -21,8 +21,8 @@ fn with_params(to: &VerifiedRedirectUri, params: &[(&str, &str)]) -> Option<Stri
     Some(url.into())
 }
 
-fn redirect(to: &VerifiedRedirectUri, params: &[(&str, &str)]) -> Response {
-    match with_params(to, params) {
+fn redirect_to(url: Option<String>) -> Response {
+    match url {
         // 303 makes the browser follow with GET even after our POST (RFC 9700 §4.12).
         Some(url) => Redirect::to(&url).into_response(),
         None => (axum::http::StatusCode::BAD_REQUEST, "invalid redirect URI").into_response(),
@@ -45,18 +45,16 @@ pub fn code_url(
 }
 
 pub fn code(to: &VerifiedRedirectUri, code: &str, state: Option<&str>, issuer: &str) -> Response {
-    match code_url(to, code, state, issuer) {
-        Some(url) => Redirect::to(&url).into_response(),
-        None => (axum::http::StatusCode::BAD_REQUEST, "invalid redirect URI").into_response(),
-    }
+    redirect_to(code_url(to, code, state, issuer))
 }
 
-pub fn error(
+/// The authorization response URL carrying `error`.
+pub fn error_url(
     to: &VerifiedRedirectUri,
     error: &OAuthError,
     state: Option<&str>,
     issuer: &str,
-) -> Response {
+) -> Option<String> {
     let mut params = vec![
         ("error", error.code.as_str()),
         ("error_description", error.description.as_ref()),
@@ -65,5 +63,14 @@ pub fn error(
         params.push(("state", state));
     }
     params.push(("iss", issuer));
-    redirect(to, &params)
+    with_params(to, &params)
+}
+
+pub fn error(
+    to: &VerifiedRedirectUri,
+    error: &OAuthError,
+    state: Option<&str>,
+    issuer: &str,
+) -> Response {
+    redirect_to(error_url(to, error, state, issuer))
 }

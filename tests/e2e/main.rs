@@ -2,6 +2,7 @@
 //! HTTP to it, with the `openidconnect` crate as the relying party where a protocol flow runs.
 
 mod account;
+mod assurance;
 mod authorize;
 mod browser;
 mod browser_passkeys;

@@ -137,13 +137,13 @@ impl Account {
 }
 
 /// A sign-in page opened for `client_id` in a fresh browser: its transaction and CSRF token.
-struct SignInPage {
-    http: reqwest::Client,
-    tx: String,
-    csrf: String,
+pub(crate) struct SignInPage {
+    pub http: reqwest::Client,
+    pub tx: String,
+    pub csrf: String,
 }
 
-async fn open_sign_in(server: &TestServer, client_id: &str) -> SignInPage {
+pub(crate) async fn open_sign_in(server: &TestServer, client_id: &str) -> SignInPage {
     let http = browser();
     let url = authorize_url_owned(server, &code_request(client_id));
     let (login_url, html) = open_login_page(&http, server, &url).await;
@@ -155,7 +155,7 @@ async fn open_sign_in(server: &TestServer, client_id: &str) -> SignInPage {
 }
 
 impl SignInPage {
-    async fn post(&self, server: &TestServer, path: &str, body: &Value) -> reqwest::Response {
+    pub async fn post(&self, server: &TestServer, path: &str, body: &Value) -> reqwest::Response {
         self.http
             .post(server.url(path))
             .header("x-csrf-token", &self.csrf)
@@ -195,7 +195,7 @@ impl SignInPage {
         )
     }
 
-    async fn finish(
+    pub async fn finish(
         &self,
         server: &TestServer,
         ceremony: &str,
@@ -211,7 +211,7 @@ impl SignInPage {
 }
 
 /// An assertion from `soft`, with the user handle a discoverable credential would return.
-fn assertion(
+pub(crate) fn assertion(
     server: &TestServer,
     soft: &mut SoftPasskey,
     options: RequestChallengeResponse,

@@ -105,6 +105,7 @@ impl TestServer {
                 redirect_uris: vec![redirect_uri.into()],
                 public,
                 id_token_signed_response_alg: alg,
+                min_acr: None,
             },
         )
         .await

@@ -100,7 +100,7 @@ pub async fn enroll_totp(server: &TestServer, account: &Account) -> (String, Vec
 
 /// Opens a sign-in for `client_id`, passes the password step, and returns the browser and
 /// the URL of the second-factor page.
-async fn password_step(
+pub(crate) async fn password_step(
     server: &TestServer,
     client_id: &str,
     username: &str,
@@ -115,7 +115,7 @@ async fn password_step(
 }
 
 /// Submits a code on the second-factor page at `page_url` (as shown there).
-async fn submit_code(
+pub(crate) async fn submit_code(
     http: &reqwest::Client,
     page_url: &str,
     label: &str,
@@ -134,7 +134,7 @@ async fn submit_code(
     form.submit(http, page_url, "Verify").await
 }
 
-async fn exchange(
+pub(crate) async fn exchange(
     server: &TestServer,
     creds: &idp::admin::clients::ClientCredentials,
     redirect: &str,
