@@ -18,9 +18,9 @@ use axum::{
 };
 use clap::Parser;
 use openidconnect::{
-    AuthenticationFlow, AuthorizationCode, ClientId, ClientSecret, CsrfToken, EndpointMaybeSet,
-    EndpointNotSet, EndpointSet, IssuerUrl, Nonce, PkceCodeChallenge, PkceCodeVerifier,
-    RedirectUrl, Scope, TokenResponse,
+    AuthenticationContextClass, AuthenticationFlow, AuthorizationCode, ClientId, ClientSecret,
+    CsrfToken, EndpointMaybeSet, EndpointNotSet, EndpointSet, IssuerUrl, Nonce, PkceCodeChallenge,
+    PkceCodeVerifier, RedirectUrl, Scope, TokenResponse,
     core::{CoreClient, CoreJwsSigningAlgorithm, CoreProviderMetadata, CoreResponseType},
 };
 use tokio::sync::Mutex;
@@ -41,6 +41,9 @@ pub struct Options {
     /// The redirect URI registered for this app [default: http://localhost:PORT/callback]
     #[arg(long)]
     pub redirect_uri: Option<String>,
+    /// Ask for an authentication level, e.g. "phr" (phishing-resistant: a passkey)
+    #[arg(long)]
+    pub acr_values: Option<String>,
 }
 
 type Client = CoreClient<
@@ -54,6 +57,7 @@ type Client = CoreClient<
 
 struct Demo {
     client: Client,
+    acr_values: Vec<String>,
     http: reqwest::Client,
     /// Pending sign-ins by `state`: the PKCE verifier and nonce to check on return.
     pending: Mutex<HashMap<String, (PkceCodeVerifier, Nonce)>>,
@@ -80,6 +84,13 @@ pub async fn run(options: Options, listener: tokio::net::TcpListener) -> anyhow:
     .set_redirect_uri(RedirectUrl::new(redirect_uri)?);
     let demo = Arc::new(Demo {
         client,
+        acr_values: options
+            .acr_values
+            .iter()
+            .flat_map(|v| v.split(' '))
+            .filter(|v| !v.is_empty())
+            .map(str::to_owned)
+            .collect(),
         http,
         pending: Mutex::new(HashMap::new()),
     });
@@ -101,7 +112,7 @@ async fn home() -> Html<&'static str> {
 
 async fn login(State(demo): State<Arc<Demo>>) -> Response {
     let (challenge, verifier) = PkceCodeChallenge::new_random_sha256();
-    let (url, state, nonce) = demo
+    let mut request = demo
         .client
         .authorize_url(
             AuthenticationFlow::<CoreResponseType>::AuthorizationCode,
@@ -109,8 +120,11 @@ async fn login(State(demo): State<Arc<Demo>>) -> Response {
             Nonce::new_random,
         )
         .add_scope(Scope::new("profile".into()))
-        .set_pkce_challenge(challenge)
-        .url();
+        .set_pkce_challenge(challenge);
+    for acr in &demo.acr_values {
+        request = request.add_auth_context_value(AuthenticationContextClass::new(acr.clone()));
+    }
+    let (url, state, nonce) = request.url();
     demo.pending
         .lock()
         .await

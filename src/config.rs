@@ -29,6 +29,7 @@ const ENV_KEYS: &[&str] = &[
     "session",
     "argon2",
     "webauthn",
+    "policy",
 ];
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
@@ -51,6 +52,47 @@ pub struct Config {
     pub session: SessionConfig,
     pub argon2: Argon2Config,
     pub webauthn: WebauthnConfig,
+    pub policy: PolicyConfig,
+}
+
+/// Sign-in policy for every user and client.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct PolicyConfig {
+    /// Every user must have a second factor: users without one set one up at their next
+    /// sign-in before they can continue (as `idp user require-mfa` does for one user).
+    pub require_mfa: bool,
+    /// Users who have a passkey can no longer start a sign-in with their password.
+    pub passkeys_only: bool,
+    /// How long a sign-in counts at the `mfa` level before a request for that level asks
+    /// again (NIST SP 800-63B §4.2.3: AAL2 reauthentication at least every 12 hours).
+    #[serde(with = "humantime_serde")]
+    pub mfa_lifetime: Duration,
+    /// The same for the phishing-resistant `phr` level (AAL3 allows 12 hours as well).
+    #[serde(with = "humantime_serde")]
+    pub phr_lifetime: Duration,
+}
+
+impl Default for PolicyConfig {
+    fn default() -> Self {
+        Self {
+            require_mfa: false,
+            passkeys_only: false,
+            mfa_lifetime: Duration::from_secs(12 * 3600),
+            phr_lifetime: Duration::from_secs(12 * 3600),
+        }
+    }
+}
+
+impl PolicyConfig {
+    /// How long a sign-in counts at ladder rung `rank`; `None` for as long as the session.
+    pub fn level_lifetime(&self, rank: usize) -> Option<i64> {
+        match crate::login::assurance::acr::SUPPORTED.get(rank) {
+            Some(&crate::login::assurance::acr::MFA) => Some(self.mfa_lifetime.as_secs() as i64),
+            Some(&crate::login::assurance::acr::PHR) => Some(self.phr_lifetime.as_secs() as i64),
+            _ => None,
+        }
+    }
 }
 
 /// Passkeys (WebAuthn Level 3). User verification is always required: a passkey is then a
@@ -143,6 +185,7 @@ impl Default for Config {
             session: SessionConfig::default(),
             argon2: Argon2Config::default(),
             webauthn: WebauthnConfig::default(),
+            policy: PolicyConfig::default(),
         }
     }
 }
@@ -286,6 +329,8 @@ impl Config {
                 "webauthn.challenge_lifetime",
                 self.webauthn.challenge_lifetime,
             ),
+            ("policy.mfa_lifetime", self.policy.mfa_lifetime),
+            ("policy.phr_lifetime", self.policy.phr_lifetime),
         ] {
             if value < Duration::from_secs(1) {
                 return Err(invalid(key, "must be at least 1s".into()));

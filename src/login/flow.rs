@@ -89,10 +89,13 @@ pub enum Decision {
 
 /// Decides whether an existing session can answer `request` (OIDC Core §3.1.2.1 `prompt`,
 /// `max_age`).
+/// `level_lifetime` says how long a sign-in counts at a ladder rung (`None`: as long as the
+/// session lasts): an elevated level does not outlive its freshness window.
 pub fn decide(
     request: &AuthorizationRequest,
     session: Option<Authentication>,
     now: i64,
+    level_lifetime: impl Fn(usize) -> Option<i64>,
 ) -> Decision {
     let fresh_enough = |auth: &Authentication| match request.max_age {
         None => true,
@@ -103,7 +106,10 @@ pub fn decide(
     match (request.prompt, session) {
         (Prompt::Login, _) => Decision::SignIn,
         (prompt, Some(auth)) if fresh_enough(&auth) => {
-            let level_met = request.acr.required.is_none_or(|r| auth.satisfies(r));
+            let level_met = request.acr.required.is_none_or(|r| {
+                auth.satisfies(r)
+                    && level_lifetime(r).is_none_or(|life| now - auth.auth_time <= life)
+            });
             match prompt {
                 _ if level_met => Decision::UseSession(auth),
                 // A voluntary level may be answered with what the session has.
@@ -343,7 +349,7 @@ mod tests {
     #[test]
     fn a_session_is_reused_unless_the_request_forbids_it() {
         let now = 1000;
-        let d = |p, m, s| decide(&request(p, m), s, now);
+        let d = |p, m, s| decide(&request(p, m), s, now, |_| None);
         assert_eq!(
             d(Prompt::Default, None, Some(auth(1))),
             Decision::UseSession(auth(1))
@@ -383,6 +389,50 @@ mod tests {
         backup_eligible: true,
         backup_state: true,
     };
+
+    #[test]
+    fn a_level_asked_for_steps_up_when_missing_or_stale() {
+        let mut phr = request(Prompt::Default, None);
+        phr.acr = crate::oidc::authorize_request::AcrRequest {
+            required: super::super::assurance::acr::rank("phr"),
+            essential: true,
+        };
+        let passkey = Authentication::new(
+            "u".into(),
+            vec![VerifiedFactor {
+                method: AuthMethod::Passkey {
+                    user_verified: true,
+                    backup_eligible: false,
+                    backup_state: false,
+                    attested_hardware: false,
+                },
+                at: 1000,
+            }],
+        );
+        let lifetime = |_| Some(3600);
+        assert_eq!(
+            decide(&phr, Some(auth(1000)), 1000, lifetime),
+            Decision::StepUp(auth(1000))
+        );
+        assert_eq!(
+            decide(&phr, Some(passkey.clone()), 4600, lifetime),
+            Decision::UseSession(passkey.clone())
+        );
+        assert_eq!(
+            decide(&phr, Some(passkey.clone()), 4601, lifetime),
+            Decision::StepUp(passkey.clone())
+        );
+        phr.prompt = Prompt::None;
+        assert_eq!(
+            decide(&phr, Some(auth(1000)), 1000, lifetime),
+            Decision::InteractionRequired
+        );
+        phr.acr.essential = false;
+        assert_eq!(
+            decide(&phr, Some(auth(1000)), 1000, lifetime),
+            Decision::UseSession(auth(1000))
+        );
+    }
 
     #[test]
     fn password_then_finish_yields_the_authentication() {

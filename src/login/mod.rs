@@ -344,6 +344,20 @@ pub async fn post_login(
                     .await;
             }
         };
+        if state.config.policy.passkeys_only
+            && state.passkeys.is_some()
+            && store::passkeys::count(&state.db, &user.id).await? > 0
+        {
+            // Said only after a correct password, so it reveals nothing to a guesser.
+            return render_step(
+                &state,
+                &session,
+                &tx,
+                username,
+                Some("Your account signs in with a passkey: use \"Sign in with a passkey\"."),
+            )
+            .await;
+        }
         store::users::touch_password(&state.db, &user.id).await?;
 
         let factors = store::factors::of(&state.db, &user.id).await?;
@@ -357,7 +371,12 @@ pub async fn post_login(
                 .is_empty();
         let previous = tx.step.clone();
         let tx = tx
-            .password_verified(user.id.clone(), has_second_factor, user.require_mfa, now())
+            .password_verified(
+                user.id.clone(),
+                has_second_factor,
+                user.require_mfa || state.config.policy.require_mfa,
+                now(),
+            )
             .map_err(|_| PageError::sign_in_expired())?;
         tracing::info!(user = %user.id, "password verified");
         if let Step::Authenticated { .. } = tx.step {

@@ -113,7 +113,9 @@ async fn try_authorize(
         Some((sid, auth)) => (Some(sid), Some(auth)),
         None => (None, None),
     };
-    match flow::decide(&request, auth, now) {
+    match flow::decide(&request, auth, now, |rank| {
+        state.config.policy.level_lifetime(rank)
+    }) {
         Decision::UseSession(auth) => {
             let code = issue_code(&state.db, state, &request, &auth, sid)
                 .await

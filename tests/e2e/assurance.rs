@@ -272,3 +272,54 @@ async fn discovery_says_the_claims_parameter_and_the_ladder_are_supported() {
 }
 
 use url::Url;
+
+#[tokio::test]
+async fn a_global_mfa_policy_sends_users_without_a_second_factor_to_enrollment() {
+    let server = TestServer::start_with(|c| c.policy.require_mfa = true).await;
+    let creds = server.confidential_client().await;
+    server.add_user("quentin", PASSWORD).await;
+    let http = browser();
+    let url = authorize_url_owned(&server, &code_request(&creds.client.client_id));
+    let response = sign_in(&http, &server, &url, "quentin", PASSWORD).await;
+    let next = location(&response);
+    assert!(next.starts_with("/login?tx="), "{next}");
+    let page = http
+        .get(server.url(&next))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(page.contains("Set up a second factor"), "{page}");
+}
+
+#[tokio::test]
+async fn passkeys_only_refuses_the_password_of_passkey_users() {
+    let server = TestServer::start_with(|c| c.policy.passkeys_only = true).await;
+    let creds = server.confidential_client().await;
+    let account = sign_in_to_account(&server, "rhea").await;
+    let mut soft = SoftPasskey::new(true);
+    account.register(&server, &mut soft).await;
+    let url = authorize_url_owned(&server, &code_request(&creds.client.client_id));
+    let response = sign_in(&browser(), &server, &url, "rhea", PASSWORD).await;
+    assert_eq!(response.status(), StatusCode::OK);
+    assert!(
+        response
+            .text()
+            .await
+            .unwrap()
+            .contains("Your account signs in with a passkey")
+    );
+    // A wrong password still gets the usual answer, which says nothing about passkeys.
+    let response = sign_in(&browser(), &server, &url, "rhea", "wrong password").await;
+    let html = response.text().await.unwrap();
+    assert!(
+        html.contains("Incorrect username or password")
+            && !html.contains("signs in with a passkey")
+    );
+    // Users without a passkey are not affected.
+    server.add_user("saul", PASSWORD).await;
+    let response = sign_in(&browser(), &server, &url, "saul", PASSWORD).await;
+    assert_eq!(response.status(), StatusCode::SEE_OTHER);
+}

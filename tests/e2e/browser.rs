@@ -263,6 +263,11 @@ impl fantoccini::wd::WebDriverCompatibleCommand for WebDriverCommand {
 
 /// A running demo relying party for `server`; returns its base URL.
 pub async fn start_demo_app(server: &TestServer) -> String {
+    start_demo_app_with(server, None).await
+}
+
+/// A demo relying party that asks for the acr values `acr_values`.
+pub async fn start_demo_app_with(server: &TestServer, acr_values: Option<&str>) -> String {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let port = listener.local_addr().unwrap().port();
     let creds = server
@@ -279,6 +284,7 @@ pub async fn start_demo_app(server: &TestServer) -> String {
             client_secret: creds.client_secret.clone(),
             listen: listener.local_addr().unwrap(),
             redirect_uri: None,
+            acr_values: acr_values.map(str::to_owned),
         },
         listener,
     ));
@@ -308,6 +314,7 @@ async fn a_person_signs_in_to_the_demo_app_with_a_password_in_chromium() {
             client_secret: creds.client_secret.clone(),
             listen: listener.local_addr().unwrap(),
             redirect_uri: None,
+            acr_values: None,
         },
         listener,
     ));

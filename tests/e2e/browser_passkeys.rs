@@ -188,3 +188,34 @@ async fn choosing_a_passkey_from_autofill_signs_in() {
     assert_eq!(claim(&b, "sub").await, user.id);
     assert!(claim(&b, "amr").await.split(' ').any(|v| v == "pop"));
 }
+
+#[tokio::test]
+async fn a_client_asking_for_phishing_resistance_gets_a_passkey_step_up() {
+    let Some(b) = Browser::start().await else {
+        return;
+    };
+    let server = TestServer::start().await;
+    server.add_user("tara", PASSWORD).await;
+    let app = crate::browser::start_demo_app_with(&server, Some("phr")).await;
+    b.without_passkey_autofill().await;
+    b.client.goto(&server.url("/")).await.unwrap();
+    b.add_authenticator().await;
+
+    // A password session, in which the user adds a passkey: the session stays at pwd.
+    password_sign_in_to_account(&b, &server, "tara").await;
+    b.wait_for_text("Your account").await;
+    add_passkey(&b, "Laptop").await;
+
+    // The relying party asks for phr: the user is asked for the passkey, nothing else.
+    b.client.goto(&format!("{app}/login")).await.unwrap();
+    let page = b.wait_for_text("Confirm it's you").await;
+    assert!(!page.contains("Try another way"), "{page}");
+    b.click_button("Use a passkey").await;
+    b.wait_for_text("Signed in").await;
+    assert_eq!(claim(&b, "acr").await, "phr");
+    let amr = claim(&b, "amr").await;
+    assert!(
+        amr.starts_with("pwd pop user") && amr.ends_with("mfa"),
+        "{amr}"
+    );
+}

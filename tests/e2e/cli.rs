@@ -380,3 +380,39 @@ async fn require_mfa_flags_a_user_and_names_unknown_ones() {
     let unknown = cli.fails(cli.run(&["user", "require-mfa", "nobody"]));
     assert!(unknown.contains("nobody"), "{unknown}");
 }
+
+#[tokio::test]
+async fn a_client_minimum_acr_is_set_shown_and_checked() {
+    let cli = Cli::new().await;
+    let created: serde_json::Value = serde_json::from_str(&cli.ok(&[
+        "client",
+        "add",
+        "--name",
+        "Bank",
+        "--redirect-uri",
+        "https://bank.example/cb",
+        "--min-acr",
+        "phr",
+        "--json",
+    ]))
+    .unwrap();
+    let id = created["client_id"].as_str().unwrap();
+    assert!(
+        cli.ok(&["client", "show", id])
+            .contains("minimum acr:     phr")
+    );
+    let shown: serde_json::Value =
+        serde_json::from_str(&cli.ok(&["client", "show", id, "--json"])).unwrap();
+    assert_eq!(shown["min_acr"], "phr");
+    let bad = cli.fails(cli.run(&[
+        "client",
+        "add",
+        "--name",
+        "X",
+        "--redirect-uri",
+        "https://x.example/cb",
+        "--min-acr",
+        "gold",
+    ]));
+    assert!(bad.contains("gold"), "{bad}");
+}

@@ -24,6 +24,7 @@ async fn the_demo_app_signs_a_user_in_and_shows_the_verified_claims() {
         client_secret: creds.client_secret.clone(),
         listen: listener.local_addr().unwrap(),
         redirect_uri: None,
+        acr_values: None,
     };
     tokio::spawn(demo::run(options, listener));
 
