@@ -30,3 +30,5 @@ pub const LOGIN_ENROLL_PASSKEY_BEGIN: &str = "/login/enroll/passkey/begin";
 pub const LOGIN_ENROLL_PASSKEY_FINISH: &str = "/login/enroll/passkey/finish";
 pub const ACCOUNT_PASSWORD: &str = "/account/password";
 pub const ACCOUNT_SESSIONS_REVOKE_OTHERS: &str = "/account/sessions/revoke-others";
+pub const REVOKE: &str = "/revoke";
+pub const INTROSPECT: &str = "/introspect";

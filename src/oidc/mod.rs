@@ -5,8 +5,11 @@ pub mod authorize_request;
 pub mod client_auth;
 pub mod discovery;
 pub mod error;
+pub mod form;
+pub mod introspection;
 pub mod pkce;
 pub mod response;
+pub mod revocation;
 pub mod token;
 pub mod tokens;
 pub mod userinfo;
@@ -24,6 +27,11 @@ pub fn routes() -> Router<AppState> {
             get(authorize::get_authorize).post(authorize::post_authorize),
         )
         .route(routes::TOKEN, axum::routing::post(token::post_token))
+        .route(routes::REVOKE, axum::routing::post(revocation::post_revoke))
+        .route(
+            routes::INTROSPECT,
+            axum::routing::post(introspection::post_introspect),
+        )
         .route(
             routes::USERINFO,
             get(userinfo::get_userinfo).post(userinfo::post_userinfo),

@@ -13,6 +13,7 @@ use sea_orm::TransactionTrait;
 use super::{
     client_auth,
     error::{ErrorCode, JsonError, OAuthError},
+    form::FormParams,
     pkce,
     tokens::{self, TokenResponse},
 };
@@ -53,36 +54,8 @@ async fn token(
     headers: &HeaderMap,
     body: &[u8],
 ) -> Result<TokenResponse, OAuthError> {
-    let is_form = headers
-        .get(header::CONTENT_TYPE)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.split(';').next())
-        .is_some_and(|v| {
-            v.trim()
-                .eq_ignore_ascii_case("application/x-www-form-urlencoded")
-        });
-    if !is_form {
-        return Err(OAuthError::invalid_request(
-            "the request body must be application/x-www-form-urlencoded",
-        ));
-    }
-    let params: Vec<(String, String)> = serde_urlencoded::from_bytes(body)
-        .map_err(|_| OAuthError::invalid_request("the request body is not form-encoded"))?;
-    // RFC 6749 §3.2: parameters MUST NOT be included more than once.
-    for (i, (name, _)) in params.iter().enumerate() {
-        if params[..i].iter().any(|(other, _)| other == name) {
-            return Err(OAuthError::invalid_request(format!(
-                "the {name} parameter appears more than once"
-            )));
-        }
-    }
-    // Empty values count as absent (RFC 6749 §3.1).
-    let get = |name: &str| {
-        params
-            .iter()
-            .find(|(k, v)| k == name && !v.is_empty())
-            .map(|(_, v)| v.clone())
-    };
+    let form = FormParams::parse(headers, body)?;
+    let get = |name: &str| form.get(name);
 
     let client = client_auth::authenticate(state, headers, get).await?;
     match get("grant_type").as_deref() {

@@ -307,6 +307,82 @@ pub async fn active_access_token(
     }))
 }
 
+/// An access token's record whatever its state, with whether it was revoked.
+pub async fn find_access_token(
+    db: &impl ConnectionTrait,
+    jti: &str,
+) -> Result<Option<(AccessTokenRecord, bool)>, DbErr> {
+    Ok(access_token::Entity::find_by_id(jti)
+        .one(db)
+        .await?
+        .map(|row| {
+            (
+                AccessTokenRecord {
+                    jti: row.jti,
+                    grant_id: row.grant_id,
+                    client_id: row.client_id,
+                    user_id: row.user_id,
+                    scope: row.scope,
+                    expires_at: row.expires_at,
+                },
+                row.revoked_at.is_some(),
+            )
+        }))
+}
+
+/// Revokes one access token.
+pub async fn revoke_access_token(
+    db: &impl ConnectionTrait,
+    jti: &str,
+    now: i64,
+) -> Result<(), DbErr> {
+    access_token::Entity::update_many()
+        .col_expr(access_token::Column::RevokedAt, Expr::value(now))
+        .filter(access_token::Column::Jti.eq(jti))
+        .filter(access_token::Column::RevokedAt.is_null())
+        .exec(db)
+        .await?;
+    Ok(())
+}
+
+/// The grant of a refresh token that can still be used, with the token's expiry.
+pub async fn usable_refresh_token(
+    db: &impl ConnectionTrait,
+    token_hash: &str,
+    now: i64,
+) -> Result<Option<(Grant, i64)>, DbErr> {
+    let Some(row) = refresh_token::Entity::find_by_id(token_hash)
+        .one(db)
+        .await?
+    else {
+        return Ok(None);
+    };
+    if row.consumed_at.is_some() || row.expires_at <= now {
+        return Ok(None);
+    }
+    Ok(active_grant(db, &row.grant_id, now)
+        .await?
+        .map(|g| (g, row.expires_at)))
+}
+
+/// The grant a refresh token belongs to, whatever the token's state.
+pub async fn refresh_token_grant(
+    db: &impl ConnectionTrait,
+    token_hash: &str,
+) -> Result<Option<(String, String)>, DbErr> {
+    let Some(row) = refresh_token::Entity::find_by_id(token_hash)
+        .one(db)
+        .await?
+    else {
+        return Ok(None);
+    };
+    let client = grant::Entity::find_by_id(&row.grant_id)
+        .one(db)
+        .await?
+        .map(|g| g.client_id);
+    Ok(client.map(|c| (row.grant_id, c)))
+}
+
 /// Deletes what can no longer be used: expired codes, and refresh/access token records whose
 /// expiry has passed.
 pub async fn delete_expired(db: &impl ConnectionTrait, now: i64) -> Result<(), DbErr> {

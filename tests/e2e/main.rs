@@ -12,6 +12,7 @@ mod demo_rp;
 mod flow;
 mod login;
 mod passkey_api;
+mod revocation;
 mod support;
 mod token;
 mod totp;

@@ -1,0 +1,143 @@
+//! Token introspection (RFC 7662) for resource servers, which authenticate as clients. Any
+//! token that is not active for us (expired, revoked, malformed, from another issuer) gets
+//! just `{"active": false}`, without saying which (§2.2). Active access tokens report `acr`
+//! and `auth_time`, so a resource server can ask for step-up (RFC 9470).
+
+use axum::{
+    Json,
+    body::Bytes,
+    extract::State,
+    http::{HeaderMap, HeaderValue, header},
+    response::{IntoResponse, Response},
+};
+use serde_json::{Value, json};
+
+use super::{
+    client_auth,
+    error::{ErrorCode, JsonError, OAuthError},
+    form::FormParams,
+    tokens::{ACCESS_TOKEN_TYP, access_token_audience},
+};
+use crate::{
+    app::AppState,
+    crypto::random,
+    model::{client::ClientType, now},
+    store,
+};
+
+fn internal(e: impl Into<anyhow::Error>) -> OAuthError {
+    tracing::error!(error = format!("{:#}", e.into()), "introspection failed");
+    OAuthError::server_error()
+}
+
+pub async fn post_introspect(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    match introspect(&state, &headers, &body).await {
+        Ok(answer) => {
+            let mut response = Json(answer).into_response();
+            response
+                .headers_mut()
+                .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+            response
+        }
+        Err(error) => JsonError(error).into_response(),
+    }
+}
+
+async fn introspect(
+    state: &AppState,
+    headers: &HeaderMap,
+    body: &[u8],
+) -> Result<Value, OAuthError> {
+    let form = FormParams::parse(headers, body)?;
+    let caller = client_auth::authenticate(state, headers, |name| form.get(name)).await?;
+    // Resource servers hold a secret; a public client could only use this to probe tokens.
+    if caller.client_type != ClientType::Confidential {
+        return Err(OAuthError::new(
+            ErrorCode::InvalidClient,
+            "introspection needs a confidential client",
+        ));
+    }
+    let token = form
+        .get("token")
+        .ok_or_else(|| OAuthError::invalid_request("the token parameter is missing"))?;
+    let inactive = json!({"active": false});
+    let now = now();
+
+    // An access token: our signature, our issuer, an unrevoked record, a live grant.
+    if let Ok((typ, claims)) = state.keys.verify(&token) {
+        let str_claim = |name: &str| claims.get(name).and_then(Value::as_str);
+        if typ.as_deref() != Some(ACCESS_TOKEN_TYP)
+            || str_claim("iss") != Some(state.config.issuer.as_str())
+        {
+            return Ok(inactive);
+        }
+        let Some(jti) = str_claim("jti") else {
+            return Ok(inactive);
+        };
+        let Some(record) = store::tokens::active_access_token(&state.db, jti, now)
+            .await
+            .map_err(internal)?
+        else {
+            return Ok(inactive);
+        };
+        if let Some(grant_id) = &record.grant_id
+            && store::tokens::active_grant(&state.db, grant_id, now)
+                .await
+                .map_err(internal)?
+                .is_none()
+        {
+            return Ok(inactive);
+        }
+        let username = match &record.user_id {
+            Some(user_id) => match store::users::find_by_id(&state.db, user_id)
+                .await
+                .map_err(internal)?
+            {
+                Some(user) if !user.disabled => Some(user.username),
+                _ => return Ok(inactive),
+            },
+            None => None,
+        };
+        return Ok(json!({
+            "active": true,
+            "token_type": "Bearer",
+            "scope": record.scope,
+            "client_id": record.client_id,
+            "username": username,
+            "sub": claims.get("sub"),
+            "aud": access_token_audience(state),
+            "iss": state.config.issuer,
+            "exp": record.expires_at,
+            "iat": claims.get("iat"),
+            "jti": record.jti,
+            "acr": claims.get("acr"),
+            "amr": claims.get("amr"),
+            "auth_time": claims.get("auth_time"),
+        }));
+    }
+
+    // A refresh token: known by its digest, unused, within its grant's life.
+    let Some((grant, expires_at)) =
+        store::tokens::usable_refresh_token(&state.db, &random::digest(&token), now)
+            .await
+            .map_err(internal)?
+    else {
+        return Ok(inactive);
+    };
+    let auth = &grant.authentication;
+    Ok(json!({
+        "active": true,
+        "token_type": "refresh_token",
+        "scope": grant.scope,
+        "client_id": grant.client_id,
+        "sub": auth.user_id,
+        "iss": state.config.issuer,
+        "exp": expires_at,
+        "acr": auth.acr(),
+        "auth_time": auth.auth_time,
+    }))
+}
