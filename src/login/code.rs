@@ -106,7 +106,11 @@ pub async fn post_code(
         let address_key = format!("codes:ip:{}", peer.ip());
         for key in [&account_key, &address_key] {
             if let Some(until) = attempts::blocked_until(&state.db, key, now).await? {
-                return again(too_many(until - now), StatusCode::TOO_MANY_REQUESTS).await;
+                return again(
+                    super::too_many_attempts(until - now),
+                    StatusCode::TOO_MANY_REQUESTS,
+                )
+                .await;
             }
         }
 
@@ -164,7 +168,7 @@ pub async fn post_code(
                     attempts::record_failure(&state.db, &address_key, ADDRESS_CODES, now).await?,
                 );
                 let message = match blocked {
-                    Some(until) => too_many(until - now),
+                    Some(until) => super::too_many_attempts(until - now),
                     None => message.to_owned(),
                 };
                 return again(message, StatusCode::OK).await;
@@ -196,13 +200,4 @@ pub async fn post_code(
     }
     .await
     .unwrap_or_else(|e: PageError| e.render(&state))
-}
-
-fn too_many(seconds: i64) -> String {
-    let wait = if seconds >= 90 {
-        format!("{} minutes", (seconds + 59) / 60)
-    } else {
-        format!("{seconds} seconds")
-    };
-    format!("Too many wrong codes. For your security, try again in {wait}.")
 }

@@ -28,8 +28,8 @@ use crate::{
         error::{ErrorCode, OAuthError},
         response,
     },
-    routes, store,
-    store::user_sessions::Origin,
+    routes,
+    store::{self, attempts, user_sessions::Origin},
     web::{client_origin::ClientOrigin, csrf, page_error::PageError},
 };
 use assurance::acr;
@@ -37,6 +37,16 @@ use flow::{LoginTransaction, Purpose, Step};
 
 /// Shown for every failed password sign-in, whether or not the user exists.
 pub const INCORRECT_CREDENTIALS: &str = "Incorrect username or password";
+
+/// The answer while sign-in attempts are blocked.
+pub fn too_many_attempts(seconds: i64) -> String {
+    let wait = if seconds >= 90 {
+        format!("{} minutes", (seconds + 59) / 60)
+    } else {
+        format!("{seconds} seconds")
+    };
+    format!("Too many failed attempts. For your security, try again in {wait}.")
+}
 
 pub fn routes() -> Router<AppState> {
     Router::new()
@@ -333,6 +343,19 @@ pub async fn post_login(
             Some(user) => store::users::password_hash(&state.db, &user.id).await?,
             None => None,
         };
+        // Guessing is bounded per username and per client address (store::attempts).
+        let now = now();
+        let username_key = format!("password:name:{username}");
+        let address_key = format!(
+            "password:ip:{}",
+            origin.ip_address.as_deref().unwrap_or("-")
+        );
+        for key in [&username_key, &address_key] {
+            if let Some(until) = attempts::blocked_until(&state.db, key, now).await? {
+                let message = too_many_attempts(until - now);
+                return render_step(&state, &session, &tx, username, Some(&message)).await;
+            }
+        }
         // Verify even when there is no such user (against a dummy hash), so the answer takes
         // as long and says the same whether or not the username exists.
         let verified = state.passwords.verify(form.password, hash).await;
@@ -340,10 +363,30 @@ pub async fn post_login(
             Some(user) if verified && !user.disabled => user,
             _ => {
                 tracing::info!("password sign-in failed");
-                return render_step(&state, &session, &tx, username, Some(INCORRECT_CREDENTIALS))
-                    .await;
+                let mut blocked = attempts::record_failure(
+                    &state.db,
+                    &username_key,
+                    attempts::USERNAME_PASSWORDS,
+                    now,
+                )
+                .await?;
+                blocked = blocked.max(
+                    attempts::record_failure(
+                        &state.db,
+                        &address_key,
+                        attempts::ADDRESS_PASSWORDS,
+                        now,
+                    )
+                    .await?,
+                );
+                let message = match blocked {
+                    Some(until) => too_many_attempts(until - now),
+                    None => INCORRECT_CREDENTIALS.to_owned(),
+                };
+                return render_step(&state, &session, &tx, username, Some(&message)).await;
             }
         };
+        attempts::reset(&state.db, &username_key).await?;
         if state.config.policy.passkeys_only
             && state.passkeys.is_some()
             && store::passkeys::count(&state.db, &user.id).await? > 0
@@ -375,7 +418,7 @@ pub async fn post_login(
                 user.id.clone(),
                 has_second_factor,
                 user.require_mfa || state.config.policy.require_mfa,
-                now(),
+                now,
             )
             .map_err(|_| PageError::sign_in_expired())?;
         tracing::info!(user = %user.id, "password verified");

@@ -191,11 +191,15 @@ async fn refresh_token(
     {
         RefreshLookup::NotFound | RefreshLookup::Expired => return Err(invalid()),
         RefreshLookup::Used { grant_id } => {
-            store::tokens::revoke_grant(&state.db, &grant_id, now)
+            // Tokens of a grant revoked on purpose land here too: only a still-active grant
+            // means a rotated token leaked.
+            if store::tokens::revoke_grant(&state.db, &grant_id, now)
                 .await
-                .map_err(internal)?;
-            tracing::warn!(grant = %grant_id, client = %client.client_id,
-                "a rotated refresh token was presented again; revoked its grant");
+                .map_err(internal)?
+            {
+                tracing::warn!(grant = %grant_id, client = %client.client_id,
+                    "a rotated refresh token was presented again; revoked its grant");
+            }
             return Err(invalid());
         }
         RefreshLookup::Found { grant_id } => grant_id,

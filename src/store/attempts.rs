@@ -39,6 +39,23 @@ pub const ADDRESS_CODES: Limit = Limit {
     forget_after: 3600,
 };
 
+/// Passwords for one username (whether or not it exists, so a block says nothing about
+/// which usernames are real): after 10 failures 30 s, doubling up to 15 min.
+pub const USERNAME_PASSWORDS: Limit = Limit {
+    block_after: 10,
+    first_block: 30,
+    max_block: 15 * 60,
+    forget_after: 3600,
+};
+
+/// Passwords from one client address, whatever the username.
+pub const ADDRESS_PASSWORDS: Limit = Limit {
+    block_after: 50,
+    first_block: 60,
+    max_block: 30 * 60,
+    forget_after: 3600,
+};
+
 /// If `key` is blocked at `now`, until when.
 pub async fn blocked_until(
     db: &impl ConnectionTrait,

@@ -158,18 +158,21 @@ pub async fn active_grant(
     }))
 }
 
-/// Revokes a grant with every access and refresh token issued under it.
+/// Revokes a grant with every access and refresh token issued under it. Returns whether the
+/// grant was still active.
 pub async fn revoke_grant(
     db: &impl ConnectionTrait,
     grant_id: &str,
     now: i64,
-) -> Result<(), DbErr> {
-    grant::Entity::update_many()
+) -> Result<bool, DbErr> {
+    let was_active = grant::Entity::update_many()
         .col_expr(grant::Column::RevokedAt, Expr::value(now))
         .filter(grant::Column::Id.eq(grant_id))
         .filter(grant::Column::RevokedAt.is_null())
         .exec(db)
-        .await?;
+        .await?
+        .rows_affected
+        == 1;
     access_token::Entity::update_many()
         .col_expr(access_token::Column::RevokedAt, Expr::value(now))
         .filter(access_token::Column::GrantId.eq(grant_id))
@@ -182,7 +185,7 @@ pub async fn revoke_grant(
         .filter(refresh_token::Column::ConsumedAt.is_null())
         .exec(db)
         .await?;
-    Ok(())
+    Ok(was_active)
 }
 
 pub async fn insert_refresh_token(

@@ -351,3 +351,38 @@ async fn a_malformed_sign_in_link_gets_a_readable_page() {
     assert_eq!(response.status(), StatusCode::BAD_REQUEST);
     assert!(response.text().await.unwrap().contains("could not be read"));
 }
+
+#[tokio::test]
+async fn password_guessing_is_slowed_down_the_same_for_real_and_unknown_usernames() {
+    let server = TestServer::start().await;
+    let creds = server.confidential_client().await;
+    server.add_user("nina", PASSWORD).await;
+    let url = authorize_url_owned(&server, &code_request(&creds.client.client_id));
+    for username in ["nina", "nobody-here"] {
+        for attempt in 1..=10 {
+            let response = sign_in(&browser(), &server, &url, username, "wrong password").await;
+            let html = response.text().await.unwrap();
+            if attempt < 10 {
+                assert!(
+                    html.contains("Incorrect username or password"),
+                    "{username} #{attempt}"
+                );
+            } else {
+                assert!(
+                    html.contains("Too many failed attempts"),
+                    "{username} #{attempt}: {html}"
+                );
+            }
+        }
+    }
+    // Blocked: even the right password is not checked now.
+    let response = sign_in(&browser(), &server, &url, "nina", PASSWORD).await;
+    assert_eq!(response.status(), StatusCode::OK);
+    assert!(
+        response
+            .text()
+            .await
+            .unwrap()
+            .contains("Too many failed attempts")
+    );
+}

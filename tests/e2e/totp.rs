@@ -317,7 +317,13 @@ async fn guessing_codes_is_slowed_down_and_recorded() {
         assert!(response.text().await.unwrap().contains("not right"));
     }
     let fifth = submit_code(&http, &page, "Authentication code", "555555").await;
-    assert!(fifth.text().await.unwrap().contains("Too many wrong codes"));
+    assert!(
+        fifth
+            .text()
+            .await
+            .unwrap()
+            .contains("Too many failed attempts")
+    );
     // Blocked: even the right code is not checked now.
     let right = submit_code(
         &http,
