@@ -157,39 +157,34 @@ async fn try_authorize(
                     &state.config.issuer,
                 ));
             }
-            let binding = session::browser_binding(session)
+            start_sign_in(state, session, &request, Some(auth), now)
                 .await
-                .map_err(|e| fail(internal(e)))?;
-            let ttl = state.config.session.login_timeout.as_secs() as i64;
-            let tx = LoginTransaction::start_step_up(
-                Purpose::Authorize(Box::new(request.clone())),
-                binding,
-                auth,
-                now,
-                ttl,
-            );
-            store::transactions::insert(&state.db, &tx)
-                .await
-                .map_err(|e| fail(internal(e)))?;
-            Ok(Redirect::to(&tx.next_url()).into_response())
+                .map_err(|e| fail(internal(e)))
         }
-        Decision::SignIn => {
-            let binding = session::browser_binding(session)
-                .await
-                .map_err(|e| fail(internal(e)))?;
-            let ttl = state.config.session.login_timeout.as_secs() as i64;
-            let tx = LoginTransaction::start(
-                Purpose::Authorize(Box::new(request.clone())),
-                binding,
-                now,
-                ttl,
-            );
-            store::transactions::insert(&state.db, &tx)
-                .await
-                .map_err(|e| fail(internal(e)))?;
-            Ok(Redirect::to(&tx.next_url()).into_response())
-        }
+        Decision::SignIn => start_sign_in(state, session, &request, None, now)
+            .await
+            .map_err(|e| fail(internal(e))),
     }
+}
+
+/// Stores a login transaction for `request` (a step-up of `session` when given) and sends
+/// the browser to its page.
+async fn start_sign_in(
+    state: &AppState,
+    session: &Session,
+    request: &AuthorizationRequest,
+    step_up: Option<Authentication>,
+    now: i64,
+) -> anyhow::Result<Response> {
+    let binding = session::browser_binding(session).await?;
+    let ttl = state.config.session.login_timeout.as_secs() as i64;
+    let purpose = Purpose::Authorize(Box::new(request.clone()));
+    let tx = match step_up {
+        Some(auth) => LoginTransaction::start_step_up(purpose, binding, auth, now, ttl),
+        None => LoginTransaction::start(purpose, binding, now, ttl),
+    };
+    store::transactions::insert(&state.db, &tx).await?;
+    Ok(Redirect::to(&tx.next_url()).into_response())
 }
 
 /// Stores a new single-use authorization code for `request` and returns it.

@@ -77,57 +77,53 @@ fn parse_acr(
     acr_values: Option<&str>,
     claims: Option<&str>,
 ) -> Result<Option<AcrRequest>, &'static str> {
-    let (values, essential): (Vec<String>, bool) = match claims {
+    let listed = || -> Vec<String> {
+        acr_values
+            .map(|v| {
+                v.split(' ')
+                    .filter(|s| !s.is_empty())
+                    .map(str::to_owned)
+                    .collect()
+            })
+            .unwrap_or_default()
+    };
+    let claims: Option<serde_json::Value> = match claims {
         Some(raw) => {
             let claims: serde_json::Value =
                 serde_json::from_str(raw).map_err(|_| "the claims parameter is not valid JSON")?;
             if !claims.is_object() {
                 return Err("the claims parameter is not a JSON object");
             }
-            match claims.pointer("/id_token/acr").filter(|v| !v.is_null()) {
-                Some(acr) => {
-                    let essential = acr
-                        .get("essential")
-                        .and_then(|e| e.as_bool())
-                        .unwrap_or(false);
-                    let mut values: Vec<String> = acr
-                        .get("values")
-                        .and_then(|v| v.as_array())
-                        .map(|a| {
-                            a.iter()
-                                .filter_map(|v| v.as_str().map(str::to_owned))
-                                .collect()
-                        })
-                        .unwrap_or_default();
-                    if let Some(value) = acr.get("value").and_then(|v| v.as_str()) {
-                        values.push(value.to_owned());
-                    }
-                    (values, essential)
-                }
-                None => (
-                    acr_values
-                        .map(|v| {
-                            v.split(' ')
-                                .filter(|s| !s.is_empty())
-                                .map(str::to_owned)
-                                .collect()
-                        })
-                        .unwrap_or_default(),
-                    false,
-                ),
-            }
+            Some(claims)
         }
-        None => (
-            acr_values
-                .map(|v| {
-                    v.split(' ')
-                        .filter(|s| !s.is_empty())
-                        .map(str::to_owned)
+        None => None,
+    };
+    // The claims parameter's acr request wins over acr_values when both are sent.
+    let (values, essential) = match claims
+        .as_ref()
+        .and_then(|c| c.pointer("/id_token/acr"))
+        .filter(|v| !v.is_null())
+    {
+        Some(acr) => {
+            let essential = acr
+                .get("essential")
+                .and_then(|e| e.as_bool())
+                .unwrap_or(false);
+            let mut values: Vec<String> = acr
+                .get("values")
+                .and_then(|v| v.as_array())
+                .map(|a| {
+                    a.iter()
+                        .filter_map(|v| v.as_str().map(str::to_owned))
                         .collect()
                 })
-                .unwrap_or_default(),
-            false,
-        ),
+                .unwrap_or_default();
+            if let Some(value) = acr.get("value").and_then(|v| v.as_str()) {
+                values.push(value.to_owned());
+            }
+            (values, essential)
+        }
+        None => (listed(), false),
     };
     let known: Vec<usize> = values.iter().filter_map(|v| acr::rank(v)).collect();
     Ok(match (known.iter().min(), values.is_empty(), essential) {

@@ -30,6 +30,14 @@ impl Drop for Browser {
     fn drop(&mut self) {
         let _ = self.driver.kill();
         let _ = self.driver.wait();
+        // Killing chromedriver leaves Chromium running; every one of its processes carries
+        // our fresh profile directory on its command line, so end them by that.
+        let _ = Command::new("pkill")
+            .args(["-9", "-f"])
+            .arg(self._profile.path())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .status();
     }
 }
 
