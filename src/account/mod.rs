@@ -221,10 +221,11 @@ async fn get_reauthenticate(State(state): State<AppState>, session: Session) -> 
     }
 }
 
+/// A form that carries nothing but the session's CSRF token.
 #[derive(Deserialize)]
 pub struct CsrfForm {
     #[serde(default)]
-    csrf_token: String,
+    pub csrf_token: String,
 }
 
 /// Signs this browser out: its session row is revoked and the browser session emptied.

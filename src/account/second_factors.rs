@@ -13,7 +13,7 @@ use sea_orm::TransactionTrait;
 use serde::Deserialize;
 use tower_sessions::Session;
 
-use super::{SignedIn, flash, show_recovery_codes};
+use super::{CsrfForm, SignedIn, flash, show_recovery_codes};
 use crate::{
     app::AppState,
     login::flow::LoginTransaction,
@@ -165,12 +165,6 @@ pub async fn post_totp(
     }
     .await
     .unwrap_or_else(|e: PageError| e.render(&state))
-}
-
-#[derive(Deserialize)]
-pub struct CsrfForm {
-    #[serde(default)]
-    csrf_token: String,
 }
 
 pub async fn post_remove_totp(

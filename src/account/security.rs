@@ -10,7 +10,7 @@ use sea_orm::TransactionTrait;
 use serde::Deserialize;
 use tower_sessions::Session;
 
-use super::{SignedIn, flash};
+use super::{CsrfForm, SignedIn, flash};
 use crate::{
     app::AppState,
     model::{now, user::validate_password},
@@ -74,12 +74,6 @@ pub async fn post_password(
     }
     .await
     .unwrap_or_else(|e: PageError| e.render(&state))
-}
-
-#[derive(Deserialize)]
-pub struct CsrfForm {
-    #[serde(default)]
-    csrf_token: String,
 }
 
 /// Signs out every other session of the user; this browser stays signed in.
