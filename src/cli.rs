@@ -72,7 +72,8 @@ pub enum ClientCommand {
         #[arg(long, value_name = "ALG", default_value = "ES256")]
         id_token_alg: String,
         /// The lowest authentication level the client accepts, applied to every request:
-        /// pwd, mfa or phr (phishing-resistant: a passkey)
+        /// pwd, mfa, phr (phishing-resistant: a passkey) or phrh (an attested hardware
+        /// passkey, when configured); the names set in the config's [acr] section
         #[arg(long, value_name = "ACR")]
         min_acr: Option<String>,
         #[command(flatten)]
@@ -233,8 +234,13 @@ fn admin_error(e: AdminError) -> String {
     }
 }
 
-fn client_json(client: &Client) -> serde_json::Value {
-    serde_json::to_value(client).expect("clients serialize")
+/// The client as JSON, its minimum level under the configured acr name.
+fn client_json(config: &Config, client: &Client) -> serde_json::Value {
+    let mut json = serde_json::to_value(client).expect("clients serialize");
+    if let Some(level) = client.min_acr {
+        json["min_acr"] = config.acr_ladder().name(level).into();
+    }
+    json
 }
 
 fn print_credentials(credentials: &ClientCredentials, output: &Output, verb: &str) {
@@ -260,7 +266,7 @@ fn print_credentials(credentials: &ClientCredentials, output: &Output, verb: &st
     }
 }
 
-fn print_client(client: &Client) {
+fn print_client(config: &Config, client: &Client) {
     println!("client_id:       {}", client.client_id);
     println!("name:            {}", client.name);
     println!(
@@ -278,8 +284,8 @@ fn print_client(client: &Client) {
     for uri in &client.redirect_uris {
         println!("redirect uri:    {uri}");
     }
-    if let Some(min_acr) = &client.min_acr {
-        println!("minimum acr:     {min_acr}");
+    if let Some(level) = client.min_acr {
+        println!("minimum acr:     {}", config.acr_ladder().name(level));
     }
 }
 
@@ -301,6 +307,16 @@ async fn client(config: &Config, command: ClientCommand) -> CliResult {
             min_acr,
             output,
         } => {
+            let ladder = config.acr_ladder();
+            let min_acr = match min_acr {
+                Some(name) => Some(ladder.level(&name).ok_or_else(|| {
+                    format!(
+                        "unknown acr {name:?}; use one of: {}",
+                        ladder.supported().join(", ")
+                    )
+                })?),
+                None => None,
+            };
             let new = NewClient {
                 name,
                 redirect_uris,
@@ -316,7 +332,7 @@ async fn client(config: &Config, command: ClientCommand) -> CliResult {
         ClientCommand::List { output } => {
             let clients = admin::clients::list(&db).await.map_err(admin_error)?;
             if output.json {
-                let list: Vec<_> = clients.iter().map(client_json).collect();
+                let list: Vec<_> = clients.iter().map(|c| client_json(config, c)).collect();
                 println!("{}", serde_json::Value::Array(list));
             } else if clients.is_empty() {
                 println!("no clients");
@@ -329,9 +345,9 @@ async fn client(config: &Config, command: ClientCommand) -> CliResult {
         ClientCommand::Show { id, output } => {
             let client = admin::clients::get(&db, &id).await.map_err(admin_error)?;
             if output.json {
-                println!("{}", client_json(&client));
+                println!("{}", client_json(config, &client));
             } else {
-                print_client(&client);
+                print_client(config, &client);
             }
         }
         ClientCommand::Remove { id } => {

@@ -30,6 +30,7 @@ const ENV_KEYS: &[&str] = &[
     "argon2",
     "webauthn",
     "policy",
+    "acr",
 ];
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
@@ -53,6 +54,43 @@ pub struct Config {
     pub argon2: Argon2Config,
     pub webauthn: WebauthnConfig,
     pub policy: PolicyConfig,
+    pub acr: AcrNames,
+}
+
+/// The `acr` value sent for each rung of the ladder. The defaults are the values of OpenID
+/// Connect EAP ACR Values 1.0 (`phr`, `phrh`) and our own short names below them; a
+/// deployment that must speak a federation's vocabulary (URIs, say) renames them here.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct AcrNames {
+    pub pwd: String,
+    pub mfa: String,
+    pub phr: String,
+    pub phrh: String,
+}
+
+impl Default for AcrNames {
+    fn default() -> Self {
+        use crate::login::assurance::Level;
+        Self {
+            pwd: Level::Pwd.key().into(),
+            mfa: Level::Mfa.key().into(),
+            phr: Level::Phr.key().into(),
+            phrh: Level::Phrh.key().into(),
+        }
+    }
+}
+
+impl AcrNames {
+    pub fn name(&self, level: crate::login::assurance::Level) -> &str {
+        use crate::login::assurance::Level;
+        match level {
+            Level::Pwd => &self.pwd,
+            Level::Mfa => &self.mfa,
+            Level::Phr => &self.phr,
+            Level::Phrh => &self.phrh,
+        }
+    }
 }
 
 /// Sign-in policy for every user and client.
@@ -71,6 +109,9 @@ pub struct PolicyConfig {
     /// The same for the phishing-resistant `phr` level (AAL3 allows 12 hours as well).
     #[serde(with = "humantime_serde")]
     pub phr_lifetime: Duration,
+    /// The same for `phrh` (hardware-protected, attested passkey).
+    #[serde(with = "humantime_serde")]
+    pub phrh_lifetime: Duration,
 }
 
 impl Default for PolicyConfig {
@@ -80,18 +121,22 @@ impl Default for PolicyConfig {
             passkeys_only: false,
             mfa_lifetime: Duration::from_secs(12 * 3600),
             phr_lifetime: Duration::from_secs(12 * 3600),
+            phrh_lifetime: Duration::from_secs(12 * 3600),
         }
     }
 }
 
 impl PolicyConfig {
-    /// How long a sign-in counts at ladder rung `rank`; `None` for as long as the session.
-    pub fn level_lifetime(&self, rank: usize) -> Option<i64> {
-        match crate::login::assurance::acr::SUPPORTED.get(rank) {
-            Some(&crate::login::assurance::acr::MFA) => Some(self.mfa_lifetime.as_secs() as i64),
-            Some(&crate::login::assurance::acr::PHR) => Some(self.phr_lifetime.as_secs() as i64),
-            _ => None,
-        }
+    /// How long a sign-in counts at `level`; `None` for as long as the session.
+    pub fn level_lifetime(&self, level: crate::login::assurance::Level) -> Option<i64> {
+        use crate::login::assurance::Level;
+        let lifetime = match level {
+            Level::Pwd => return None,
+            Level::Mfa => self.mfa_lifetime,
+            Level::Phr => self.phr_lifetime,
+            Level::Phrh => self.phrh_lifetime,
+        };
+        Some(lifetime.as_secs() as i64)
     }
 }
 
@@ -116,6 +161,41 @@ pub struct WebauthnConfig {
     /// How long a registration or authentication challenge stays valid on the server.
     #[serde(with = "humantime_serde")]
     pub challenge_lifetime: Duration,
+    /// `required`, the only value: every passkey here may sign in on its own, so it must
+    /// verify the user (PIN, biometric), and webauthn-rs holds a credential to the policy it
+    /// was registered with for life.
+    pub user_verification: String,
+    /// Attestation conveyance asked of authenticators at registration: `none` (the default:
+    /// nothing about the device is disclosed) or `direct` (the authenticator's make and model,
+    /// signed by its manufacturer, checked against `trusted_authenticators`).
+    pub attestation: AttestationConveyance,
+    /// With `attestation = "direct"`: refuse passkeys from authenticators that are not in
+    /// `trusted_authenticators` (synced passkeys included), instead of registering them as
+    /// ordinary passkeys.
+    pub require_trusted_authenticator: bool,
+    /// Authenticator models whose attested, device-bound passkeys reach the `phrh` level.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub trusted_authenticators: Vec<TrustedAuthenticator>,
+}
+
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq, Default)]
+#[serde(rename_all = "lowercase")]
+pub enum AttestationConveyance {
+    #[default]
+    None,
+    Direct,
+}
+
+/// One trusted authenticator model: its manufacturer's attestation root certificate and the
+/// AAGUIDs (model ids) accepted under it.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct TrustedAuthenticator {
+    /// Shown to users, and the default name of passkeys made with it.
+    pub name: String,
+    pub aaguids: Vec<uuid::Uuid>,
+    /// The attestation root certificate, PEM or DER.
+    pub ca_file: PathBuf,
 }
 
 impl Default for WebauthnConfig {
@@ -127,6 +207,10 @@ impl Default for WebauthnConfig {
             max_passkeys_per_user: 10,
             ceremony_timeout: Duration::from_secs(60),
             challenge_lifetime: Duration::from_secs(5 * 60),
+            user_verification: "required".into(),
+            attestation: AttestationConveyance::None,
+            require_trusted_authenticator: false,
+            trusted_authenticators: Vec::new(),
         }
     }
 }
@@ -186,6 +270,7 @@ impl Default for Config {
             argon2: Argon2Config::default(),
             webauthn: WebauthnConfig::default(),
             policy: PolicyConfig::default(),
+            acr: AcrNames::default(),
         }
     }
 }
@@ -331,6 +416,7 @@ impl Config {
             ),
             ("policy.mfa_lifetime", self.policy.mfa_lifetime),
             ("policy.phr_lifetime", self.policy.phr_lifetime),
+            ("policy.phrh_lifetime", self.policy.phrh_lifetime),
         ] {
             if value < Duration::from_secs(1) {
                 return Err(invalid(key, "must be at least 1s".into()));
@@ -350,6 +436,7 @@ impl Config {
             ));
         }
         self.validate_webauthn(&issuer)?;
+        self.validate_acr_names()?;
         if self.theme.is_empty() || self.theme.contains(['/', '\\', '.']) {
             return Err(invalid(
                 "theme",
@@ -406,7 +493,68 @@ impl Config {
                 "must be at least 1".into(),
             ));
         }
+        self.validate_attestation()
+    }
+
+    fn validate_attestation(&self) -> Result<(), ConfigError> {
+        let invalid = |key: &str, why: &str| ConfigError::Invalid(format!("{key}: {why}"));
+        let webauthn = &self.webauthn;
+        if webauthn.user_verification != "required" {
+            return Err(invalid(
+                "webauthn.user_verification",
+                "only \"required\" is supported: every passkey can sign in without a password, so it must verify the user (PIN or biometric)",
+            ));
+        }
+        let direct = webauthn.attestation == AttestationConveyance::Direct;
+        if !direct && !webauthn.trusted_authenticators.is_empty() {
+            return Err(invalid(
+                "webauthn.trusted_authenticators",
+                "needs attestation = \"direct\" (with \"none\" authenticators disclose nothing to check)",
+            ));
+        }
+        if webauthn.require_trusted_authenticator
+            && (!direct || webauthn.trusted_authenticators.is_empty())
+        {
+            return Err(invalid(
+                "webauthn.require_trusted_authenticator",
+                "needs attestation = \"direct\" and at least one entry in trusted_authenticators",
+            ));
+        }
+        for trusted in &webauthn.trusted_authenticators {
+            if trusted.name.trim().is_empty() || trusted.aaguids.is_empty() {
+                return Err(invalid(
+                    "webauthn.trusted_authenticators",
+                    "each entry needs a name and at least one AAGUID",
+                ));
+            }
+        }
         Ok(())
+    }
+
+    fn validate_acr_names(&self) -> Result<(), ConfigError> {
+        let names = crate::login::assurance::Level::ALL.map(|l| self.acr.name(l));
+        for (i, name) in names.iter().enumerate() {
+            if name.is_empty() || name.contains(char::is_whitespace) {
+                return Err(ConfigError::Invalid(format!(
+                    "acr: {name:?} cannot be an acr value (acr_values is space-separated)"
+                )));
+            }
+            if names[..i].contains(name) {
+                return Err(ConfigError::Invalid(format!(
+                    "acr: {name:?} names two levels"
+                )));
+            }
+        }
+        Ok(())
+    }
+
+    /// The acr values in effect: configured names; `phrh` only when it can be reached.
+    pub fn acr_ladder(&self) -> crate::login::assurance::AcrLadder<'_> {
+        crate::login::assurance::AcrLadder {
+            names: &self.acr,
+            hardware: self.webauthn.attestation == AttestationConveyance::Direct
+                && !self.webauthn.trusted_authenticators.is_empty(),
+        }
     }
 
     /// The WebAuthn relying-party id in effect: the configured one, else the issuer's host
@@ -500,6 +648,26 @@ mod tests {
             check(|c| c.webauthn.origins = vec!["https://evil.example".into()])
                 .starts_with("webauthn.origins")
         );
+        assert!(
+            check(|c| c.webauthn.user_verification = "preferred".into())
+                .starts_with("webauthn.user_verification")
+        );
+        assert!(
+            check(|c| c.webauthn.require_trusted_authenticator = true)
+                .starts_with("webauthn.require_trusted_authenticator")
+        );
+        assert!(
+            check(
+                |c| c.webauthn.trusted_authenticators = vec![TrustedAuthenticator {
+                    name: "key".into(),
+                    aaguids: vec![uuid::Uuid::nil()],
+                    ca_file: "ca.pem".into(),
+                }]
+            )
+            .starts_with("webauthn.trusted_authenticators")
+        );
+        assert!(check(|c| c.acr.mfa = "pwd".into()).starts_with("acr"));
+        assert!(check(|c| c.acr.phr = "a b".into()).starts_with("acr"));
     }
 
     #[test]

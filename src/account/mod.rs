@@ -172,7 +172,7 @@ pub async fn render_account(
         "account.html",
         context! {
             user => Serde(signed_in.user.clone()),
-            passkeys => Serde(passkeys),
+            passkeys => Serde(passkeys::listing(state, &passkeys)),
             has_password => factors.password,
             has_second_factor => factors.has_second_factor(),
             totp => totp.map(|t| context! { created_at => t.created_at, last_used_at => t.last_used_at }),

@@ -16,7 +16,7 @@ use webauthn_rs::prelude::{Passkey, PasskeyRegistration, RegisterPublicKeyCreden
 use super::SignedIn;
 use crate::{
     app::AppState,
-    mfa::passkey::PasskeyService,
+    mfa::passkey::{PasskeyError, PasskeyService},
     model::now,
     routes,
     store::{
@@ -99,10 +99,30 @@ pub async fn api_list(
     async {
         let signed_in = signed_in_api(&state, &session, &headers, false).await?;
         let passkeys = store::passkeys::list(&state.db, &signed_in.user.id).await?;
-        Ok(Json(json!({"passkeys": passkeys})).into_response())
+        Ok(Json(json!({"passkeys": listing(&state, &passkeys)})).into_response())
     }
     .await
     .unwrap_or_else(|e: ApiError| e.into_response())
+}
+
+/// Passkeys as the account page and API show them: the stored facts, plus the trusted
+/// authenticator model that attested the passkey, if any (`attested_model`).
+pub(crate) fn listing(
+    state: &AppState,
+    passkeys: &[crate::store::passkeys::StoredPasskey],
+) -> Vec<serde_json::Value> {
+    passkeys
+        .iter()
+        .map(|p| {
+            let mut shown = serde_json::to_value(p).expect("passkeys serialize");
+            shown["attested_model"] = state
+                .passkeys
+                .as_ref()
+                .and_then(|service| service.trusted_model(&p.passkey))
+                .into();
+            shown
+        })
+        .collect()
 }
 
 /// Starts registering a passkey: returns the options for `navigator.credentials.create()`.
@@ -188,12 +208,17 @@ pub(crate) async fn verify_registration(
     })?;
     passkeys
         .finish_registration(credential, &taken.state)
-        .map_err(|_| {
-            ApiError::new(
+        .map_err(|e| match e {
+            PasskeyError::UntrustedAuthenticator => ApiError::new(
+                StatusCode::BAD_REQUEST,
+                "untrusted_authenticator",
+                "This kind of passkey is not accepted here. Use a security key or device your organization approved.",
+            ),
+            _ => ApiError::new(
                 StatusCode::BAD_REQUEST,
                 "passkey_refused",
                 "The new passkey could not be verified. Try again.",
-            )
+            ),
         })
 }
 
@@ -225,8 +250,8 @@ pub async fn api_register_finish(
             .map(str::trim)
             .filter(|n| !n.is_empty())
         {
-            Some(name) => validate_name(name).map_err(ApiError::bad_request)?,
-            None => default_name(&headers),
+            Some(name) => Some(validate_name(name).map_err(ApiError::bad_request)?),
+            None => None,
         };
         let passkey = verify_registration(
             &state,
@@ -237,6 +262,10 @@ pub async fn api_register_finish(
             &request.credential,
         )
         .await?;
+        // Unnamed: the attested model's name, else the browser and system it was made on.
+        let name = name
+            .or_else(|| passkeys.trusted_model(&passkey))
+            .unwrap_or_else(|| default_name(&headers));
         let (stored, recovery_codes) = store::passkeys::add(
             &state.db,
             &signed_in.user.id,

@@ -5,6 +5,7 @@ use sea_orm::DatabaseConnection;
 use super::AdminError;
 use crate::{
     crypto::{keys::SigningAlg, random},
+    login::assurance::Level,
     model::{
         client::{Client, ClientType, TokenEndpointAuthMethod, validate_redirect_uri},
         now,
@@ -17,8 +18,8 @@ pub struct NewClient {
     pub redirect_uris: Vec<String>,
     pub public: bool,
     pub id_token_signed_response_alg: SigningAlg,
-    /// The lowest acr the client accepts (`pwd`, `mfa`, `phr`).
-    pub min_acr: Option<String>,
+    /// The lowest level the client accepts.
+    pub min_acr: Option<Level>,
 }
 
 /// A client just created or re-keyed, with its secret in clear: shown once, never stored.
@@ -47,16 +48,6 @@ pub async fn create(
         if !redirect_uris.contains(&uri) {
             redirect_uris.push(uri);
         }
-    }
-    if let Some(min_acr) = new
-        .min_acr
-        .as_ref()
-        .filter(|a| crate::login::assurance::acr::rank(a).is_none())
-    {
-        return Err(AdminError::Invalid(format!(
-            "unknown acr {min_acr:?}; use one of: {}",
-            crate::login::assurance::acr::SUPPORTED.join(", ")
-        )));
     }
     let (client_type, method, secret) = if new.public {
         (ClientType::Public, TokenEndpointAuthMethod::None, None)

@@ -48,20 +48,74 @@ pub mod amr {
     pub const MFA: &str = "mfa";
 }
 
-/// Levels of the acr ladder, lowest first; each satisfies everything below it.
-pub mod acr {
+/// The rungs of the acr ladder, lowest first; each satisfies everything below it. The names
+/// sent on the wire are configurable ([`AcrLadder`]); these variants (and their serialized
+/// form, which is also the default name) are what the database and transactions store.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Level {
     /// Single factor: a password only.
-    pub const PWD: &str = "pwd";
+    Pwd,
     /// Two independent factors, not phishing-resistant (password + app code or recovery code).
-    pub const MFA: &str = "mfa";
-    /// Phishing-resistant (OpenID Connect EAP ACR Values 1.0): a passkey was used.
-    pub const PHR: &str = "phr";
-    /// Every value this server can assert, lowest first, for `acr_values_supported`.
-    pub const SUPPORTED: &[&str] = &[PWD, MFA, PHR];
+    Mfa,
+    /// Phishing-resistant (OpenID Connect EAP ACR Values 1.0 `phr`): a passkey was used.
+    Phr,
+    /// Phishing-resistant with a hardware-protected key (EAP ACR Values `phrh`): a
+    /// device-bound passkey whose attestation chains to an authenticator the operator trusts.
+    Phrh,
+}
 
-    /// A value's place on the ladder; `None` for values we cannot assert.
-    pub fn rank(value: &str) -> Option<usize> {
-        SUPPORTED.iter().position(|v| *v == value)
+impl Level {
+    pub const ALL: [Level; 4] = [Level::Pwd, Level::Mfa, Level::Phr, Level::Phrh];
+
+    /// The storage key (and default wire name).
+    pub const fn key(self) -> &'static str {
+        match self {
+            Level::Pwd => "pwd",
+            Level::Mfa => "mfa",
+            Level::Phr => "phr",
+            Level::Phrh => "phrh",
+        }
+    }
+
+    pub fn from_key(key: &str) -> Option<Level> {
+        Level::ALL.into_iter().find(|l| l.key() == key)
+    }
+
+    /// Only passkeys reach this level.
+    pub fn needs_passkey(self) -> bool {
+        self >= Level::Phr
+    }
+}
+
+/// The acr values this server asserts: the configured name of each rung, and which rungs are
+/// reachable (`phrh` only when attestation is requested and some authenticator is trusted).
+#[derive(Debug, Clone, Copy)]
+pub struct AcrLadder<'a> {
+    pub names: &'a crate::config::AcrNames,
+    pub hardware: bool,
+}
+
+impl AcrLadder<'_> {
+    pub fn name(&self, level: Level) -> &str {
+        self.names.name(level)
+    }
+
+    /// The rungs we can assert, lowest first.
+    pub fn levels(&self) -> impl Iterator<Item = Level> + '_ {
+        Level::ALL
+            .into_iter()
+            .filter(|l| *l != Level::Phrh || self.hardware)
+    }
+
+    /// The rung a wire value names; `None` for values we cannot assert.
+    pub fn level(&self, value: &str) -> Option<Level> {
+        self.levels().find(|l| self.name(*l) == value)
+    }
+
+    /// For discovery's `acr_values_supported`.
+    pub fn supported(&self) -> Vec<&str> {
+        self.levels().map(|l| self.name(l)).collect()
     }
 }
 
@@ -152,25 +206,42 @@ impl Authentication {
     }
 
     /// Whether this sign-in reaches the ladder rung `required` (or a higher one).
-    pub fn satisfies(&self, required: usize) -> bool {
-        acr::rank(self.acr()).is_some_and(|rank| rank >= required)
+    pub fn satisfies(&self, required: Level) -> bool {
+        self.level() >= required
     }
 
     /// The highest rung of the acr ladder the verified factors satisfy.
-    pub fn acr(&self) -> &'static str {
+    pub fn level(&self) -> Level {
         let distinct = self
             .factors
             .iter()
             .map(|f| std::mem::discriminant(&f.method))
             .collect::<std::collections::HashSet<_>>()
             .len();
-        if self.passkeys().next().is_some() {
-            acr::PHR
+        let hardware = self.passkeys().any(|m| {
+            matches!(
+                m,
+                AuthMethod::Passkey {
+                    attested_hardware: true,
+                    backup_eligible: false,
+                    ..
+                }
+            )
+        });
+        if hardware {
+            Level::Phrh
+        } else if self.passkeys().next().is_some() {
+            Level::Phr
         } else if distinct >= 2 {
-            acr::MFA
+            Level::Mfa
         } else {
-            acr::PWD
+            Level::Pwd
         }
+    }
+
+    /// The `acr` claim: the configured name of [`Self::level`].
+    pub fn acr<'a>(&self, ladder: &AcrLadder<'a>) -> &'a str {
+        ladder.names.name(self.level())
     }
 }
 
@@ -185,6 +256,15 @@ mod tests {
             backup_eligible: synced,
             backup_state: synced,
             attested_hardware: false,
+        }
+    }
+
+    const fn attested(synced: bool) -> AuthMethod {
+        AuthMethod::Passkey {
+            user_verified: true,
+            backup_eligible: synced,
+            backup_state: synced,
+            attested_hardware: true,
         }
     }
 
@@ -215,17 +295,26 @@ mod tests {
                 &["pwd", "recovery_code", "mfa"],
                 "mfa",
             ),
+            (&[attested(false)], &["pop", "user", "hwk", "mfa"], "phrh"),
             (
-                &[AuthMethod::Passkey {
-                    user_verified: true,
-                    backup_eligible: false,
-                    backup_state: false,
-                    attested_hardware: true,
-                }],
-                &["pop", "user", "hwk", "mfa"],
+                &[PASSWORD, attested(false)],
+                &["pwd", "pop", "user", "hwk", "mfa"],
+                "phrh",
+            ),
+            // A synced passkey never counts as hardware-protected, attested or not.
+            (&[attested(true)], &["pop", "user", "swk", "mfa"], "phr"),
+            (
+                &[PASSWORD, AuthMethod::Totp, AuthMethod::RecoveryCode],
+                &["pwd", "otp", "recovery_code", "mfa"],
+                "mfa",
+            ),
+            (
+                &[PASSWORD, AuthMethod::Totp, passkey(true, true)],
+                &["pwd", "otp", "pop", "user", "swk", "mfa"],
                 "phr",
             ),
         ];
+        let names = crate::config::AcrNames::default();
         for (methods, amr, acr) in table {
             let factors = methods
                 .iter()
@@ -237,9 +326,32 @@ mod tests {
                 .collect();
             let auth = Authentication::new("u".into(), factors);
             assert_eq!(auth.amr(), *amr, "{methods:?}");
-            assert_eq!(auth.acr(), *acr, "{methods:?}");
+            assert_eq!(auth.level().key(), *acr, "{methods:?}");
+            assert_eq!(names.name(auth.level()), *acr);
             assert_eq!(auth.auth_time, 100 + methods.len() as i64 - 1);
         }
+    }
+
+    #[test]
+    fn the_ladder_uses_configured_names_and_offers_phrh_only_when_reachable() {
+        let names = crate::config::AcrNames {
+            phr: "urn:example:phr".into(),
+            ..Default::default()
+        };
+        let ladder = AcrLadder {
+            names: &names,
+            hardware: false,
+        };
+        assert_eq!(ladder.supported(), ["pwd", "mfa", "urn:example:phr"]);
+        assert_eq!(ladder.level("urn:example:phr"), Some(Level::Phr));
+        assert_eq!(ladder.level("phr"), None);
+        assert_eq!(ladder.level("phrh"), None);
+        let ladder = AcrLadder {
+            hardware: true,
+            ..ladder
+        };
+        assert_eq!(ladder.level("phrh"), Some(Level::Phrh));
+        assert!(Level::Phrh > Level::Phr && Level::Mfa > Level::Pwd);
     }
 
     #[test]

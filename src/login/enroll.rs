@@ -280,8 +280,9 @@ pub async fn post_passkey_finish(
             .as_deref()
             .map(str::trim)
             .filter(|n| !n.is_empty() && n.chars().count() <= 64)
-            .unwrap_or("Passkey")
-            .to_owned();
+            .map(str::to_owned)
+            .or_else(|| passkeys.trusted_model(&passkey))
+            .unwrap_or_else(|| "Passkey".into());
         let facts = PasskeyFacts::of(&passkey);
         let (stored, codes) =
             store::passkeys::add(&state.db, &user_id, &name, &passkey, passkeys.max_per_user)
@@ -308,7 +309,7 @@ pub async fn post_passkey_finish(
                     user_verified: true,
                     backup_eligible: facts.backup_eligible,
                     backup_state: facts.backup_state,
-                    attested_hardware: false,
+                    attested_hardware: passkeys.trusted_model(&passkey).is_some(),
                 },
                 now,
             )

@@ -14,7 +14,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use super::assurance::{AuthMethod, Authentication, VerifiedFactor};
+use super::assurance::{AuthMethod, Authentication, Level, VerifiedFactor};
 use crate::{
     crypto::random,
     mfa::passkey::AssertionFacts,
@@ -95,7 +95,7 @@ pub fn decide(
     request: &AuthorizationRequest,
     session: Option<Authentication>,
     now: i64,
-    level_lifetime: impl Fn(usize) -> Option<i64>,
+    level_lifetime: impl Fn(Level) -> Option<i64>,
 ) -> Decision {
     let fresh_enough = |auth: &Authentication| match request.max_age {
         None => true,
@@ -211,7 +211,7 @@ impl LoginTransaction {
                 user_verified: facts.user_verified,
                 backup_eligible: facts.backup_eligible,
                 backup_state: facts.backup_state,
-                attested_hardware: false,
+                attested_hardware: facts.attested_hardware,
             },
             at: now,
         };
@@ -388,13 +388,14 @@ mod tests {
         user_verified: true,
         backup_eligible: true,
         backup_state: true,
+        attested_hardware: false,
     };
 
     #[test]
     fn a_level_asked_for_steps_up_when_missing_or_stale() {
         let mut phr = request(Prompt::Default, None);
         phr.acr = crate::oidc::authorize_request::AcrRequest {
-            required: super::super::assurance::acr::rank("phr"),
+            required: Some(Level::Phr),
             essential: true,
         };
         let passkey = Authentication::new(
@@ -484,7 +485,7 @@ mod tests {
             .finish()
             .unwrap();
         assert_eq!(auth.amr(), vec!["pwd", "otp", "mfa"]);
-        assert_eq!(auth.acr(), "mfa");
+        assert_eq!(auth.level(), Level::Mfa);
         let (_, auth) = tx
             .code_verified("u", AuthMethod::RecoveryCode, 21)
             .unwrap()
@@ -523,7 +524,7 @@ mod tests {
             .unwrap()
             .finish()
             .unwrap();
-        assert_eq!(auth.acr(), "phr");
+        assert_eq!(auth.level(), Level::Phr);
         // Without user verification a passkey is not enough on its own.
         let unverified = AssertionFacts {
             user_verified: false,

@@ -32,7 +32,7 @@ use crate::{
     store::{self, attempts, user_sessions::Origin},
     web::{client_origin::ClientOrigin, csrf, page_error::PageError},
 };
-use assurance::acr;
+use assurance::Level;
 use flow::{LoginTransaction, Purpose, Step};
 
 /// Shown for every failed password sign-in, whether or not the user exists.
@@ -161,14 +161,18 @@ impl SecondFactorMethod {
 pub async fn available_methods(
     state: &AppState,
     user_id: &str,
-    required: Option<usize>,
+    required: Option<Level>,
 ) -> anyhow::Result<Vec<SecondFactorMethod>> {
     let factors = store::factors::of(&state.db, user_id).await?;
     let mut methods = Vec::new();
-    if factors.passkeys > 0 && state.passkeys.is_some() {
+    if factors.passkeys > 0
+        && !passkey::passkeys_reaching(state, user_id, required)
+            .await?
+            .is_empty()
+    {
         methods.push(SecondFactorMethod::Passkey);
     }
-    if required.is_some_and(|r| Some(r) >= acr::rank(acr::PHR)) {
+    if required.is_some_and(Level::needs_passkey) {
         return Ok(methods);
     }
     if factors.totp {

@@ -17,6 +17,7 @@ use webauthn_rs::prelude::{
 };
 
 use super::{
+    assurance::Level,
     complete,
     flow::{FlowError, LoginTransaction, Step},
     load_transaction,
@@ -102,11 +103,19 @@ pub async fn post_begin(
                 (id, serde_json::to_value(options)?)
             }
             Step::SecondFactor { user_id, .. } => {
-                let mine: Vec<_> = store::passkeys::list(&state.db, user_id)
+                let required = tx.acr_request().and_then(|a| a.required);
+                let mine: Vec<_> = passkeys_reaching(&state, user_id, required)
                     .await?
                     .into_iter()
                     .map(|p| p.passkey)
                     .collect();
+                if mine.is_empty() {
+                    return Err(ApiError::new(
+                        StatusCode::BAD_REQUEST,
+                        "no_passkey",
+                        "None of your passkeys can be used for this sign-in. Try another way.",
+                    ));
+                }
                 let (options, ceremony_state) = passkeys.start_second_factor(&mine)?;
                 let id = ceremonies::start(
                     &state.db,
@@ -198,7 +207,7 @@ pub async fn post_finish(
                 let mut updated = stored.passkey.clone();
                 updated.update_credential(&result);
                 store::passkeys::record_use(&state.db, &stored.id, &updated, now).await?;
-                AssertionFacts::of(&result)
+                AssertionFacts::of(&result, passkeys.trusted_model(&updated).is_some())
             }
             Err(PasskeyError::PossiblyCloned) => {
                 possibly_cloned(&state, &stored).await?;
@@ -208,7 +217,7 @@ pub async fn post_finish(
                     "This passkey was refused because it may have been copied. Use another sign-in method.",
                 ));
             }
-            Err(PasskeyError::Invalid) => return Err(refused()),
+            Err(PasskeyError::Invalid | PasskeyError::UntrustedAuthenticator) => return Err(refused()),
         };
         match store::users::find_by_id(&state.db, &stored.user_id).await? {
             Some(user) if !user.disabled => {}
@@ -246,4 +255,21 @@ async fn possibly_cloned(state: &AppState, stored: &StoredPasskey) -> anyhow::Re
     )
     .await?;
     Ok(())
+}
+
+/// The user's passkeys that can reach `required`: for `phrh` only those a trusted
+/// authenticator model attested, otherwise all of them. Empty when passkeys are off.
+pub(crate) async fn passkeys_reaching(
+    state: &AppState,
+    user_id: &str,
+    required: Option<Level>,
+) -> anyhow::Result<Vec<StoredPasskey>> {
+    let Some(service) = state.passkeys.as_ref() else {
+        return Ok(Vec::new());
+    };
+    let mut passkeys = store::passkeys::list(&state.db, user_id).await?;
+    if required == Some(Level::Phrh) {
+        passkeys.retain(|p| service.trusted_model(&p.passkey).is_some());
+    }
+    Ok(passkeys)
 }

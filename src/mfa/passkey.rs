@@ -1,22 +1,31 @@
 //! Passkeys (WebAuthn Level 3) through webauthn-rs: registration of discoverable credentials,
 //! usernameless sign-in, and the passkey as a second factor. User verification is always
 //! required (webauthn-rs' passkey policy), so a verified passkey is multi-factor by itself.
+//!
+//! With `attestation = "direct"` the registration asks for the authenticator's attestation;
+//! webauthn-rs verifies its signature, and we check its certificate chain and AAGUID against
+//! the operator's trusted authenticators. That check is repeated at every sign-in, so taking
+//! a model off the list takes its passkeys off the `phrh` level at once.
 
 use serde::{Deserialize, Serialize};
 use webauthn_rs::prelude::{
-    AttestationMetadata, AuthenticationResult, CreationChallengeResponse, Credential,
-    DiscoverableAuthentication, Passkey, PasskeyAuthentication, PasskeyRegistration,
-    PublicKeyCredential, RegisterPublicKeyCredential, RequestChallengeResponse, Uuid, Webauthn,
-    WebauthnBuilder, WebauthnError,
+    AttestationCaList, AttestationCaListBuilder, AttestationMetadata, AuthenticationResult,
+    CreationChallengeResponse, Credential, DiscoverableAuthentication, Passkey,
+    PasskeyAuthentication, PasskeyRegistration, PublicKeyCredential, RegisterPublicKeyCredential,
+    RequestChallengeResponse, Uuid, Webauthn, WebauthnBuilder, WebauthnError,
 };
-use webauthn_rs_proto::ResidentKeyRequirement;
+use webauthn_rs_proto::{AttestationConveyancePreference, ResidentKeyRequirement};
 
-use crate::config::Config;
+use crate::config::{AttestationConveyance, Config, TrustedAuthenticator};
 
 /// The relying party: one per server, built from config.
 pub struct PasskeyService {
     webauthn: Webauthn,
     pub max_per_user: usize,
+    attestation: AttestationConveyance,
+    /// Roots and AAGUIDs of the trusted authenticator models; empty when none are.
+    trusted: AttestationCaList,
+    require_trusted: bool,
 }
 
 impl std::fmt::Debug for PasskeyService {
@@ -32,6 +41,10 @@ pub enum PasskeyError {
     Invalid,
     #[error("this passkey's signature counter went backwards: it may have been cloned")]
     PossiblyCloned,
+    #[error(
+        "this kind of passkey is not accepted here: use a security key or device your organization approved"
+    )]
+    UntrustedAuthenticator,
 }
 
 impl From<WebauthnError> for PasskeyError {
@@ -90,14 +103,19 @@ pub struct AssertionFacts {
     pub user_verified: bool,
     pub backup_eligible: bool,
     pub backup_state: bool,
+    /// The passkey was attested by a trusted, hardware-protected authenticator model.
+    #[serde(default)]
+    pub attested_hardware: bool,
 }
 
 impl AssertionFacts {
-    pub fn of(result: &AuthenticationResult) -> AssertionFacts {
+    pub fn of(result: &AuthenticationResult, attested_hardware: bool) -> AssertionFacts {
         AssertionFacts {
             user_verified: result.user_verified(),
             backup_eligible: result.backup_eligible(),
             backup_state: result.backup_state(),
+            // A passkey that has become backup-eligible since its attestation is synced now.
+            attested_hardware: attested_hardware && !result.backup_eligible(),
         }
     }
 }
@@ -130,7 +148,36 @@ impl PasskeyService {
         Ok(Some(PasskeyService {
             webauthn,
             max_per_user: config.webauthn.max_passkeys_per_user as usize,
+            attestation: config.webauthn.attestation,
+            trusted: trusted_list(&config.webauthn.trusted_authenticators)?,
+            require_trusted: config.webauthn.require_trusted_authenticator,
         }))
+    }
+
+    /// The trusted authenticator model that attested `passkey`, if any: its attestation
+    /// chains to a configured root, its AAGUID is listed under that root, and it is
+    /// device-bound (a synced passkey's key leaves the authenticator, whatever it attested).
+    pub fn trusted_model(&self, passkey: &Passkey) -> Option<String> {
+        if self.trusted.is_empty() {
+            return None;
+        }
+        let credential = Credential::from(passkey.clone());
+        if credential.backup_eligible {
+            return None;
+        }
+        let aaguid = match &credential.attestation.metadata {
+            AttestationMetadata::Packed { aaguid } | AttestationMetadata::Tpm { aaguid, .. } => {
+                *aaguid
+            }
+            _ => return None,
+        };
+        let ca = credential
+            .verify_attestation(&self.trusted)
+            .ok()
+            .flatten()?;
+        ca.aaguids()
+            .get(&aaguid)
+            .map(|device| device.description_en().to_owned())
     }
 
     /// Starts registering a discoverable passkey for `user_id`, excluding those they have.
@@ -155,6 +202,11 @@ impl PasskeyService {
             selection.resident_key = Some(ResidentKeyRequirement::Required);
             selection.require_resident_key = true;
         }
+        // The registration state does not depend on the conveyance asked for: webauthn-rs
+        // verifies whatever attestation statement comes back, and `trusted_model` judges it.
+        if self.attestation == AttestationConveyance::Direct {
+            options.public_key.attestation = Some(AttestationConveyancePreference::Direct);
+        }
         Ok((options, state))
     }
 
@@ -163,7 +215,11 @@ impl PasskeyService {
         response: &RegisterPublicKeyCredential,
         state: &PasskeyRegistration,
     ) -> Result<Passkey, PasskeyError> {
-        Ok(self.webauthn.finish_passkey_registration(response, state)?)
+        let passkey = self.webauthn.finish_passkey_registration(response, state)?;
+        if self.require_trusted && self.trusted_model(&passkey).is_none() {
+            return Err(PasskeyError::UntrustedAuthenticator);
+        }
+        Ok(passkey)
     }
 
     /// Starts a usernameless sign-in. `conditional` asks the browser to offer passkeys in the
@@ -219,4 +275,30 @@ impl PasskeyService {
             .webauthn
             .finish_passkey_authentication(response, state)?)
     }
+}
+
+/// Reads each trusted authenticator's root certificate; a file that is missing or is not a
+/// certificate stops the server with its name.
+fn trusted_list(trusted: &[TrustedAuthenticator]) -> anyhow::Result<AttestationCaList> {
+    let mut builder = AttestationCaListBuilder::new();
+    for model in trusted {
+        let file = &model.ca_file;
+        let bytes = std::fs::read(file).map_err(|e| {
+            anyhow::anyhow!("webauthn.trusted_authenticators: {}: {e}", file.display())
+        })?;
+        for aaguid in &model.aaguids {
+            let inserted = if bytes.starts_with(b"-----BEGIN") {
+                builder.insert_device_pem(&bytes, *aaguid, model.name.clone(), Default::default())
+            } else {
+                builder.insert_device_der(&bytes, *aaguid, model.name.clone(), Default::default())
+            };
+            inserted.map_err(|e| {
+                anyhow::anyhow!(
+                    "webauthn.trusted_authenticators: {} is not an X.509 certificate: {e:?}",
+                    file.display()
+                )
+            })?;
+        }
+    }
+    Ok(builder.build())
 }

@@ -53,7 +53,7 @@ pub struct Client {
     pub id_token_signed_response_alg: SigningAlg,
     pub redirect_uris: Vec<String>,
     /// The lowest acr this client accepts; every request is raised to it, essentially.
-    pub min_acr: Option<String>,
+    pub min_acr: Option<crate::login::assurance::Level>,
     #[serde(skip)]
     pub secret_hash: Option<String>,
     pub created_at: i64,

@@ -90,7 +90,8 @@ async fn try_authorize(
             "the request is not form-encoded",
         ))
     })?;
-    let (client, request) = authorize_request::parse(&params, |client_id| async move {
+    let ladder = state.config.acr_ladder();
+    let (client, request) = authorize_request::parse(&params, &ladder, |client_id| async move {
         store::clients::get(&state.db, &client_id)
             .await
             .map_err(|e| AuthorizeError::Render(internal(e)))
@@ -113,8 +114,8 @@ async fn try_authorize(
         Some((sid, auth)) => (Some(sid), Some(auth)),
         None => (None, None),
     };
-    match flow::decide(&request, auth, now, |rank| {
-        state.config.policy.level_lifetime(rank)
+    match flow::decide(&request, auth, now, |level| {
+        state.config.policy.level_lifetime(level)
     }) {
         Decision::UseSession(auth) => {
             let code = issue_code(&state.db, state, &request, &auth, sid)

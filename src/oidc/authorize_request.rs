@@ -15,7 +15,7 @@
 use serde::{Deserialize, Serialize};
 
 use super::error::{AuthorizeError, ErrorCode, OAuthError};
-use crate::login::assurance::acr;
+use crate::login::assurance::{AcrLadder, Level};
 use crate::model::{
     client::{Client, ClientType, VerifiedRedirectUri},
     scope::{self, Scopes},
@@ -47,7 +47,7 @@ pub struct AuthorizationRequest {
 pub struct AcrRequest {
     /// The lowest rung of our ladder that satisfies the request (any listed value does), if
     /// a level was asked for.
-    pub required: Option<usize>,
+    pub required: Option<Level>,
     /// Essential (the `claims` parameter's `"essential": true`, or the client's minimum):
     /// when unmet, the client gets `unmet_authentication_requirements` instead of tokens.
     pub essential: bool,
@@ -55,7 +55,7 @@ pub struct AcrRequest {
 
 impl AcrRequest {
     /// Adds a client's minimum level, which is always essential.
-    pub fn with_minimum(self, minimum: Option<usize>) -> AcrRequest {
+    pub fn with_minimum(self, minimum: Option<Level>) -> AcrRequest {
         match minimum {
             Some(min) if self.required.is_none_or(|r| r <= min) => AcrRequest {
                 required: Some(min),
@@ -76,6 +76,7 @@ impl AcrRequest {
 fn parse_acr(
     acr_values: Option<&str>,
     claims: Option<&str>,
+    ladder: &AcrLadder<'_>,
 ) -> Result<Option<AcrRequest>, &'static str> {
     let listed = || -> Vec<String> {
         acr_values
@@ -125,7 +126,7 @@ fn parse_acr(
         }
         None => (listed(), false),
     };
-    let known: Vec<usize> = values.iter().filter_map(|v| acr::rank(v)).collect();
+    let known: Vec<Level> = values.iter().filter_map(|v| ladder.level(v)).collect();
     Ok(match (known.iter().min(), values.is_empty(), essential) {
         (Some(&lowest), _, _) => Some(AcrRequest {
             required: Some(lowest),
@@ -166,6 +167,7 @@ const MAX_PARAM_LEN: usize = 2048;
 /// Parses raw query or form pairs, looking the client up with `find_client`.
 pub async fn parse<F, Fut>(
     params: &[(String, String)],
+    ladder: &AcrLadder<'_>,
     find_client: F,
 ) -> Result<(Client, AuthorizationRequest), AuthorizeError>
 where
@@ -339,7 +341,7 @@ where
 
     // 10. The authentication level asked for (OIDC Core §3.1.2.1, §5.5.1.1), raised to the
     //     client's minimum.
-    let acr = parse_acr(get("acr_values"), get("claims"))
+    let acr = parse_acr(get("acr_values"), get("claims"), ladder)
         .map_err(invalid)?
         .ok_or_else(|| {
             redirect(
@@ -347,7 +349,7 @@ where
                 "none of the essential acr values can be met",
             )
         })?
-        .with_minimum(client.min_acr.as_deref().and_then(acr::rank));
+        .with_minimum(client.min_acr);
 
     let request = AuthorizationRequest {
         client_id,

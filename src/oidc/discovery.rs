@@ -10,7 +10,7 @@ use axum::{
 use serde_json::json;
 
 use super::authorize_request::PROMPT_VALUES_SUPPORTED;
-use crate::{app::AppState, crypto::keys::SigningAlg, login::assurance::acr, model::scope, routes};
+use crate::{app::AppState, crypto::keys::SigningAlg, model::scope, routes};
 
 /// Claims the userinfo endpoint can release (OIDC Core §5.1), plus the ID token's own.
 const CLAIMS_SUPPORTED: &[&str] = &[
@@ -55,7 +55,7 @@ pub fn document(state: &AppState) -> serde_json::Value {
         "token_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post", "none"],
         "code_challenge_methods_supported": ["S256"],
         "claims_supported": CLAIMS_SUPPORTED,
-        "acr_values_supported": acr::SUPPORTED,
+        "acr_values_supported": state.config.acr_ladder().supported(),
         "prompt_values_supported": PROMPT_VALUES_SUPPORTED,
         "claims_parameter_supported": true,
         "request_parameter_supported": false,

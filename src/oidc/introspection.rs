@@ -137,7 +137,7 @@ async fn introspect(
         "sub": auth.user_id,
         "iss": state.config.issuer,
         "exp": expires_at,
-        "acr": auth.acr(),
+        "acr": auth.acr(&state.config.acr_ladder()),
         "auth_time": auth.auth_time,
     }))
 }

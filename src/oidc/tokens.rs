@@ -80,7 +80,7 @@ pub async fn issue(
             "jti": jti,
             "scope": scope,
             "auth_time": auth.auth_time,
-            "acr": auth.acr(),
+            "acr": auth.acr(&state.config.acr_ladder()),
             "amr": auth.amr(),
         })),
     )?;
@@ -94,7 +94,7 @@ pub async fn issue(
             "iat": now,
             "exp": now + state.config.tokens.id_token.as_secs() as i64,
             "auth_time": auth.auth_time,
-            "acr": auth.acr(),
+            "acr": auth.acr(&state.config.acr_ladder()),
             "amr": auth.amr(),
             "at_hash": at_hash(&access_token),
         }));

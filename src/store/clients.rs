@@ -35,7 +35,11 @@ fn to_client(row: client::Model, uris: Vec<client_redirect_uri::Model>) -> Resul
             .filter(|u| u.kind == LOGIN)
             .map(|u| u.uri)
             .collect(),
-        min_acr: row.min_acr,
+        // An unknown stored level (written by a newer version) fails closed at the top.
+        min_acr: row.min_acr.map(|key| {
+            crate::login::assurance::Level::from_key(&key)
+                .unwrap_or(crate::login::assurance::Level::Phrh)
+        }),
         client_id: row.id,
         name: row.name,
         secret_hash: row.secret_hash,
@@ -52,7 +56,7 @@ pub async fn create(db: &sea_orm::DatabaseConnection, client: &Client) -> Result
         secret_hash: Set(client.secret_hash.clone()),
         token_endpoint_auth_method: Set(client.token_endpoint_auth_method.as_str().into()),
         id_token_signed_response_alg: Set(client.id_token_signed_response_alg.as_str().into()),
-        min_acr: Set(client.min_acr.clone()),
+        min_acr: Set(client.min_acr.map(|l| l.key().to_owned())),
         created_at: Set(client.created_at),
         updated_at: Set(client.created_at),
     }

@@ -3,6 +3,7 @@
 
 mod account;
 mod assurance;
+mod attestation;
 mod authorize;
 mod browser;
 mod browser_passkeys;

@@ -57,7 +57,7 @@ pub(crate) async fn sign_in_to_account(server: &TestServer, username: &str) -> A
     }
 }
 
-fn origin(server: &TestServer) -> Url {
+pub(crate) fn origin(server: &TestServer) -> Url {
     Url::parse(&server.issuer).unwrap()
 }
 
@@ -74,7 +74,10 @@ impl Account {
 
     /// Starts a registration; returns the ceremony id and the options, patched for the soft
     /// authenticator, which cannot store discoverable credentials.
-    async fn begin_registration(&self, server: &TestServer) -> (String, CreationChallengeResponse) {
+    pub async fn begin_registration(
+        &self,
+        server: &TestServer,
+    ) -> (String, CreationChallengeResponse) {
         let response = self
             .post(server, "/account/api/passkeys/register/begin", &json!({}))
             .await;
@@ -99,16 +102,31 @@ impl Account {
         ceremony: &str,
         credential: Value,
     ) -> reqwest::Response {
+        self.finish_registration_named(server, ceremony, credential, Some("Soft key"))
+            .await
+    }
+
+    pub async fn finish_registration_named(
+        &self,
+        server: &TestServer,
+        ceremony: &str,
+        credential: Value,
+        name: Option<&str>,
+    ) -> reqwest::Response {
         self.post(
             server,
             "/account/api/passkeys/register/finish",
-            &json!({"ceremony": ceremony, "name": "Soft key", "credential": credential}),
+            &json!({"ceremony": ceremony, "name": name, "credential": credential}),
         )
         .await
     }
 
     /// Registers a passkey held by `soft`; returns its credential id.
-    pub async fn register(&self, server: &TestServer, soft: &mut SoftPasskey) -> String {
+    pub async fn register(
+        &self,
+        server: &TestServer,
+        soft: &mut impl WebauthnAuthenticator,
+    ) -> String {
         let (ceremony, options) = self.begin_registration(server).await;
         let credential = soft.do_registration(origin(server), options).unwrap();
         let response = self
@@ -122,7 +140,7 @@ impl Account {
             .to_owned()
     }
 
-    async fn passkey_count(&self, server: &TestServer) -> usize {
+    pub async fn passkey_count(&self, server: &TestServer) -> usize {
         let list: Value = self
             .http
             .get(server.url("/account/api/passkeys"))
