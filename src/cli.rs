@@ -139,6 +139,24 @@ pub enum UserCommand {
         #[arg(long)]
         off: bool,
     },
+    /// Make a one-time sign-up link for someone (needs `signup = "invite"` or `"open"`);
+    /// they create their account with a passkey
+    Invite {
+        /// The invitee's e-mail address (shown on the sign-up form; never used to sign in)
+        #[arg(long)]
+        email: String,
+        /// The username they get (default: they choose one)
+        #[arg(long)]
+        username: Option<String>,
+        /// How long the link works, e.g. 7d, 12h (at most 90 days)
+        #[arg(long, default_value = "7d", value_parser = humantime::parse_duration)]
+        expires: std::time::Duration,
+        #[command(flatten)]
+        output: Output,
+    },
+    /// Delete a user with their passkeys, app, recovery codes, password, sessions and
+    /// tokens; a security event keeps only the user id
+    Delete { username: String },
 }
 
 #[derive(Debug, Args)]
@@ -453,6 +471,47 @@ async fn user(config: &Config, command: UserCommand) -> CliResult {
                 .await
                 .map_err(admin_error)?;
             println!("enabled user {username}");
+        }
+        UserCommand::Invite {
+            email,
+            username,
+            expires,
+            output,
+        } => {
+            let new =
+                admin::users::invite(&db, &config.issuer, &email, username.as_deref(), expires)
+                    .await
+                    .map_err(admin_error)?;
+            if config.signup == crate::config::SignupMode::Closed {
+                eprintln!(
+                    "warning: signup is \"closed\": the link works once signup is \"invite\" or \"open\""
+                );
+            }
+            let invitation = &new.invitation;
+            if output.json {
+                println!(
+                    "{}",
+                    json!({
+                        "id": invitation.id,
+                        "link": new.link,
+                        "email": invitation.email,
+                        "username": invitation.username,
+                        "expires_at": invitation.expires_at,
+                    })
+                );
+            } else {
+                println!("{}", new.link);
+                println!(
+                    "The link works once, for {}; it is shown only now.",
+                    humantime::format_duration(expires)
+                );
+            }
+        }
+        UserCommand::Delete { username } => {
+            let user = admin::users::delete(&db, &username)
+                .await
+                .map_err(admin_error)?;
+            println!("deleted user {} ({})", user.username, user.id);
         }
     }
     Ok(())

@@ -31,6 +31,8 @@ const ENV_KEYS: &[&str] = &[
     "webauthn",
     "policy",
     "acr",
+    "signup",
+    "allow_password_signup",
 ];
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
@@ -55,6 +57,20 @@ pub struct Config {
     pub webauthn: WebauthnConfig,
     pub policy: PolicyConfig,
     pub acr: AcrNames,
+    /// Who may create an account: nobody but operators (`closed`), people holding an
+    /// invitation link (`invite`), or anyone (`open`).
+    pub signup: SignupMode,
+    /// Sign-up may offer "Use a password instead" to browsers without passkeys.
+    pub allow_password_signup: bool,
+}
+
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq, Default)]
+#[serde(rename_all = "lowercase")]
+pub enum SignupMode {
+    #[default]
+    Closed,
+    Invite,
+    Open,
 }
 
 /// The `acr` value sent for each rung of the ladder. The defaults are the values of OpenID
@@ -271,6 +287,8 @@ impl Default for Config {
             webauthn: WebauthnConfig::default(),
             policy: PolicyConfig::default(),
             acr: AcrNames::default(),
+            signup: SignupMode::Closed,
+            allow_password_signup: false,
         }
     }
 }

@@ -18,6 +18,7 @@ pub mod mfa;
 pub mod model;
 pub mod oidc;
 pub mod routes;
+pub mod signup;
 pub mod store;
 pub mod web;
 

@@ -9,6 +9,7 @@ pub mod client;
 pub mod client_redirect_uri;
 pub mod credential;
 pub mod grant;
+pub mod invitation;
 pub mod login_transaction;
 pub mod refresh_token;
 pub mod security_event;

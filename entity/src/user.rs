@@ -8,6 +8,8 @@ pub struct Model {
     pub id: String,
     #[sea_orm(unique)]
     pub username: String,
+    /// The username's confusable skeleton (Unicode TS #39), to refuse look-alike names.
+    pub username_skeleton: Option<String>,
     pub email: Option<String>,
     pub name: Option<String>,
     pub disabled: bool,

@@ -8,6 +8,7 @@ mod m0002_passkeys;
 mod m0003_second_factors;
 mod m0004_session_details;
 mod m0005_client_min_acr;
+mod m0006_signup;
 
 pub struct Migrator;
 
@@ -20,6 +21,7 @@ impl MigratorTrait for Migrator {
             Box::new(m0003_second_factors::Migration),
             Box::new(m0004_session_details::Migration),
             Box::new(m0005_client_min_acr::Migration),
+            Box::new(m0006_signup::Migration),
         ]
     }
 }

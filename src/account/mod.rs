@@ -1,6 +1,7 @@
 //! The self-service account console: the signed-in user's passkeys (add, rename, delete) as
 //! hosted pages and as a JSON API for apps, and signing out.
 
+pub mod delete;
 pub mod passkeys;
 pub mod second_factors;
 pub mod security;
@@ -29,6 +30,10 @@ pub fn routes() -> Router<AppState> {
         .route(routes::ACCOUNT, get(get_account))
         .route(routes::ACCOUNT_REAUTHENTICATE, get(get_reauthenticate))
         .route(routes::LOGOUT, post(post_logout))
+        .route(
+            routes::ACCOUNT_DELETE,
+            get(delete::get_delete).post(delete::post_delete),
+        )
         .route(routes::ACCOUNT_PASSKEY_RENAME, post(passkeys::post_rename))
         .route(routes::ACCOUNT_PASSKEY_DELETE, post(passkeys::post_delete))
         .route(

@@ -43,7 +43,7 @@ fn validate_name(name: &str) -> Result<String, String> {
 
 /// A default name from the browser and system the passkey was made on ("Chrome on Linux"),
 /// since "none" attestation hides the authenticator's model.
-fn default_name(headers: &HeaderMap) -> String {
+pub(crate) fn default_name(headers: &HeaderMap) -> String {
     let agent = headers
         .get(header::USER_AGENT)
         .and_then(|v| v.to_str().ok())

@@ -84,3 +84,92 @@ pub async fn set_disabled(
         Err(AdminError::NotFound(format!("no user named {username:?}")))
     }
 }
+
+/// A new invitation, with the link to hand over (shown once; only its digest is stored).
+pub struct NewInvitation {
+    pub invitation: store::invitations::Invitation,
+    pub link: String,
+}
+
+/// The longest an invitation may stay valid.
+pub const MAX_INVITATION_LIFETIME: std::time::Duration =
+    std::time::Duration::from_secs(90 * 24 * 3600);
+
+/// Makes a one-time sign-up link for `email`, optionally fixing the username the invitee
+/// gets. The username follows the sign-up rules and must be free now (it is checked again
+/// when the invitation is used).
+pub async fn invite(
+    db: &DatabaseConnection,
+    issuer: &str,
+    email: &str,
+    username: Option<&str>,
+    lifetime: std::time::Duration,
+) -> Result<NewInvitation, AdminError> {
+    use crate::signup::account;
+    let email = account::check_email(email)
+        .map_err(|_| AdminError::Invalid(format!("{email:?} is not an e-mail address")))?
+        .ok_or_else(|| AdminError::Invalid("the e-mail address is empty".into()))?;
+    let username = match username {
+        Some(name) => {
+            let name = crate::model::user::check_new_username(name)
+                .map_err(|why| AdminError::Invalid(format!("username {name:?}: {why}")))?;
+            if !account::is_available(db, &name).await? {
+                return Err(AdminError::Invalid(format!(
+                    "username {name:?} is taken (or looks like a taken one)"
+                )));
+            }
+            Some(name)
+        }
+        None => None,
+    };
+    if lifetime < std::time::Duration::from_secs(60) || lifetime > MAX_INVITATION_LIFETIME {
+        return Err(AdminError::Invalid(
+            "an invitation lasts between 1 minute and 90 days".into(),
+        ));
+    }
+    let now = crate::model::now();
+    let (invitation, token) = store::invitations::create(
+        db,
+        Some(email),
+        username,
+        now,
+        now + lifetime.as_secs() as i64,
+    )
+    .await?;
+    let link = format!(
+        "{issuer}{}",
+        crate::routes::SIGNUP_INVITE.replace("{token}", &token)
+    );
+    Ok(NewInvitation { invitation, link })
+}
+
+/// Deletes a user and everything that signs them in (credentials, sessions, grants, tokens)
+/// in one transaction, recording a security event that keeps only the user id.
+pub async fn delete_user(db: &DatabaseConnection, user_id: &str) -> Result<bool, AdminError> {
+    use sea_orm::TransactionTrait;
+    let txn = db.begin().await?;
+    if !store::users::delete(&txn, user_id).await? {
+        return Ok(false);
+    }
+    store::security_events::record(
+        &txn,
+        Some(user_id),
+        store::security_events::kind::ACCOUNT_DELETED,
+        None,
+    )
+    .await?;
+    txn.commit().await?;
+    tracing::info!(user = %user_id, "account deleted");
+    Ok(true)
+}
+
+/// `idp user delete USERNAME`.
+pub async fn delete(db: &DatabaseConnection, username: &str) -> Result<User, AdminError> {
+    let user = store::users::find_by_username(db, &normalize_username(username))
+        .await?
+        .ok_or_else(|| AdminError::NotFound(format!("no user named {username:?}")))?;
+    if !delete_user(db, &user.id).await? {
+        return Err(AdminError::NotFound(format!("no user named {username:?}")));
+    }
+    Ok(user)
+}

@@ -255,6 +255,7 @@ pub async fn post_passkey_begin(
 pub async fn post_passkey_finish(
     State(state): State<AppState>,
     session: Session,
+    ClientOrigin(origin): ClientOrigin,
     headers: HeaderMap,
     request: JsonBody<FinishRequest>,
 ) -> Response {
@@ -317,10 +318,21 @@ pub async fn post_passkey_finish(
         if !store::transactions::advance(&state.db, &next.id, &previous, &next.step).await? {
             return Err(ApiError::sign_in_expired());
         }
-        if let Some(codes) = codes {
-            show_recovery_codes(&session, codes).await?;
-        }
-        Ok(Json(json!({"redirect": next.next_url()})).into_response())
+        let redirect = match codes {
+            // A first second factor comes with recovery codes: shown before continuing.
+            Some(codes) => {
+                show_recovery_codes(&session, codes).await?;
+                next.next_url()
+            }
+            // Replacing lost passkeys (after a recovery code): the sign-in is complete.
+            None => complete(&state, &session, next, &origin)
+                .await
+                .map_err(|e| match e {
+                    PageError::User { .. } => ApiError::sign_in_expired(),
+                    PageError::Internal(e) => ApiError::from(e),
+                })?,
+        };
+        Ok(Json(json!({"redirect": redirect})).into_response())
     }
     .await
     .unwrap_or_else(|e: ApiError| e.into_response())

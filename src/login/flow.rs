@@ -287,6 +287,48 @@ impl LoginTransaction {
         })
     }
 
+    /// A new account was just created with `method` (a passkey made with user verification,
+    /// or a password): creating it is this sign-in.
+    pub fn signed_up(
+        self,
+        user_id: String,
+        method: AuthMethod,
+        now: i64,
+    ) -> Result<Self, FlowError> {
+        let Step::Identify = self.step else {
+            return Err(FlowError::WrongStep);
+        };
+        let factors = vec![VerifiedFactor { method, at: now }];
+        Ok(LoginTransaction {
+            step: Step::Authenticated {
+                authentication: Authentication::new(user_id, factors),
+            },
+            ..self
+        })
+    }
+
+    /// A user without a password who lost their passkeys proved a recovery code: they are
+    /// taken to adding a new passkey, and signed in only once they have.
+    pub fn recovery_code_verified(self, user_id: String, now: i64) -> Result<Self, FlowError> {
+        let Step::Identify = self.step else {
+            return Err(FlowError::WrongStep);
+        };
+        let factors = vec![VerifiedFactor {
+            method: AuthMethod::RecoveryCode,
+            at: now,
+        }];
+        Ok(LoginTransaction {
+            step: Step::Enroll { user_id, factors },
+            ..self
+        })
+    }
+
+    /// Whether the user is here to replace lost passkeys (after a recovery code alone).
+    pub fn is_recovering(&self) -> bool {
+        matches!(&self.step, Step::Enroll { factors, .. }
+            if factors.iter().all(|f| f.method == AuthMethod::RecoveryCode))
+    }
+
     /// The user who must set up a second factor now, if that is the step.
     pub fn enrolling_user(&self) -> Option<&str> {
         match &self.step {
@@ -515,6 +557,59 @@ mod tests {
             .finish()
             .unwrap();
         assert_eq!(auth.amr(), vec!["pwd", "otp", "mfa"]);
+    }
+
+    #[test]
+    fn a_sign_up_is_a_sign_in_and_a_recovery_code_leads_to_a_new_passkey() {
+        let (_, auth) = start()
+            .signed_up(
+                "u".into(),
+                AuthMethod::Passkey {
+                    user_verified: true,
+                    backup_eligible: true,
+                    backup_state: true,
+                    attested_hardware: false,
+                },
+                10,
+            )
+            .unwrap()
+            .finish()
+            .unwrap();
+        assert_eq!(auth.amr(), vec!["pop", "user", "swk", "mfa"]);
+        assert_eq!(auth.user_id, "u");
+
+        let recovering = start().recovery_code_verified("u".into(), 10).unwrap();
+        assert!(recovering.is_recovering());
+        assert_eq!(recovering.enrolling_user(), Some("u"));
+        assert_eq!(recovering.clone().finish(), Err(FlowError::WrongStep));
+        let (_, auth) = recovering
+            .enrolled(
+                "u",
+                AuthMethod::Passkey {
+                    user_verified: true,
+                    backup_eligible: false,
+                    backup_state: false,
+                    attested_hardware: false,
+                },
+                11,
+            )
+            .unwrap()
+            .finish()
+            .unwrap();
+        assert_eq!(auth.amr(), vec!["recovery_code", "pop", "user", "mfa"]);
+        assert_eq!(auth.level(), Level::Phr);
+        // Neither starts anywhere but at the beginning.
+        let second = start()
+            .password_verified("u".into(), true, false, 20)
+            .unwrap();
+        assert_eq!(
+            second.clone().recovery_code_verified("u".into(), 21),
+            Err(FlowError::WrongStep)
+        );
+        assert_eq!(
+            second.signed_up("u".into(), AuthMethod::Password, 21),
+            Err(FlowError::WrongStep)
+        );
     }
 
     #[test]

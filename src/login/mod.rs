@@ -5,6 +5,7 @@ pub mod code;
 pub mod enroll;
 pub mod flow;
 pub mod passkey;
+pub mod recover;
 pub mod session;
 
 use axum::{
@@ -55,6 +56,10 @@ pub fn routes() -> Router<AppState> {
         .route(routes::LOGIN_PASSKEY_FINISH, post(passkey::post_finish))
         .route(routes::LOGIN_CODE, post(code::post_code))
         .route(routes::LOGIN_CONTINUE, post(enroll::post_continue))
+        .route(
+            routes::LOGIN_RECOVER,
+            get(recover::get_recover).post(recover::post_recover),
+        )
         .route(
             routes::LOGIN_ENROLL_TOTP,
             get(enroll::get_totp).post(enroll::post_totp),
@@ -116,11 +121,19 @@ async fn load_page_transaction(
 
 /// Starts a sign-in for the account pages and returns the sign-in page's URL.
 pub async fn start_account_sign_in(state: &AppState, session: &Session) -> anyhow::Result<String> {
+    Ok(start_account_transaction(state, session).await?.next_url())
+}
+
+/// Starts a sign-in (or sign-up) that ends on the account page.
+pub async fn start_account_transaction(
+    state: &AppState,
+    session: &Session,
+) -> anyhow::Result<LoginTransaction> {
     let binding = session::browser_binding(session).await?;
     let ttl = state.config.session.login_timeout.as_secs() as i64;
     let tx = LoginTransaction::start(Purpose::Account, binding, now(), ttl);
     store::transactions::insert(&state.db, &tx).await?;
-    Ok(tx.next_url())
+    Ok(tx)
 }
 
 /// A second factor the user can be asked for, in the order they are offered.
@@ -281,6 +294,8 @@ pub(crate) async fn render_step_view(
             error => error,
             client_name => client_name,
             passkeys => state.passkeys.is_some(),
+            signup => state.config.signup == crate::config::SignupMode::Open,
+            recovering => tx.is_recovering(),
             method => method,
             others => others,
         },

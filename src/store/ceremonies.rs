@@ -17,6 +17,8 @@ pub enum CeremonyKind {
     Registration,
     Discoverable,
     SecondFactor,
+    /// Making the first passkey of an account that does not exist yet.
+    Signup,
 }
 
 impl CeremonyKind {
@@ -25,6 +27,7 @@ impl CeremonyKind {
             Self::Registration => "registration",
             Self::Discoverable => "discoverable",
             Self::SecondFactor => "second_factor",
+            Self::Signup => "signup",
         }
     }
 }

@@ -6,6 +6,7 @@ pub mod browser_sessions;
 pub mod ceremonies;
 pub mod clients;
 pub mod factors;
+pub mod invitations;
 pub mod keys;
 pub mod passkeys;
 pub mod recovery_codes;
@@ -65,7 +66,11 @@ pub async fn connect(url: &str) -> anyhow::Result<DatabaseConnection> {
 pub async fn migrate(db: &DatabaseConnection) -> anyhow::Result<()> {
     migration::Migrator::up(db, None)
         .await
-        .map_err(|e| anyhow::anyhow!("applying migrations: {}", describe(&e)))
+        .map_err(|e| anyhow::anyhow!("applying migrations: {}", describe(&e)))?;
+    // Data the migrations cannot compute themselves.
+    users::backfill_skeletons(db)
+        .await
+        .map_err(|e| anyhow::anyhow!("filling in username skeletons: {}", describe(&e)))
 }
 
 /// A one-line description of a database error, without connection secrets.

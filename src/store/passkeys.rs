@@ -99,7 +99,20 @@ pub async fn add(
     max: usize,
 ) -> Result<(StoredPasskey, Option<Vec<String>>), AddPasskeyError> {
     let txn = db.begin().await?;
-    let before = super::factors::of(&txn, user_id).await?;
+    let added = insert(&txn, user_id, name, passkey, max).await?;
+    txn.commit().await?;
+    Ok(added)
+}
+
+/// [`add`] as part of the caller's transaction.
+pub async fn insert(
+    txn: &impl ConnectionTrait,
+    user_id: &str,
+    name: &str,
+    passkey: &Passkey,
+    max: usize,
+) -> Result<(StoredPasskey, Option<Vec<String>>), AddPasskeyError> {
+    let before = super::factors::of(txn, user_id).await?;
     if before.passkeys >= max {
         return Err(AddPasskeyError::TooMany(max));
     }
@@ -118,7 +131,7 @@ pub async fn add(
         created_at: Set(now),
         last_used_at: Set(None),
     }
-    .insert(&txn)
+    .insert(txn)
     .await
     .map_err(|e| {
         if super::is_unique_violation(&e) {
@@ -130,9 +143,8 @@ pub async fn add(
     let codes = if before.has_second_factor() {
         None
     } else {
-        Some(super::recovery_codes::replace(&txn, user_id).await?)
+        Some(super::recovery_codes::replace(txn, user_id).await?)
     };
-    txn.commit().await?;
     Ok((from_row(row)?, codes))
 }
 

@@ -19,6 +19,10 @@ pub mod kind {
     pub const PASSKEY_REMOVED: &str = "passkey_removed";
     /// A passkey's signature counter went backwards: a cloned authenticator, refused.
     pub const PASSKEY_POSSIBLY_CLONED: &str = "passkey_possibly_cloned";
+    /// The account was created by its owner (sign-up).
+    pub const SIGNED_UP: &str = "signed_up";
+    /// The account was deleted; the event keeps only the user id.
+    pub const ACCOUNT_DELETED: &str = "account_deleted";
 }
 
 pub async fn record(
@@ -75,6 +79,8 @@ pub fn describe(kind: &str) -> &'static str {
         kind::PASSKEY_ADDED => "Passkey added",
         kind::PASSKEY_REMOVED => "Passkey removed",
         kind::PASSKEY_POSSIBLY_CLONED => "A passkey was refused: it may have been copied",
+        kind::SIGNED_UP => "Account created",
+        kind::ACCOUNT_DELETED => "Account deleted",
         "totp_added" => "Authenticator app set up",
         "totp_removed" => "Authenticator app removed",
         "recovery_codes_regenerated" => "New recovery codes made",

@@ -7,7 +7,10 @@ use sea_orm::{
 
 use entity::{credential, user};
 
-use crate::model::{now, user::User};
+use crate::model::{
+    now,
+    user::{User, username_skeleton},
+};
 
 /// The `credentials.kind` of a password.
 pub const PASSWORD: &str = "password";
@@ -44,11 +47,28 @@ pub async fn create(
     password_hash: Option<String>,
 ) -> Result<User, CreateUserError> {
     let txn = db.begin().await?;
-    let now = now();
     let id = uuid::Uuid::new_v4().to_string();
+    let user = insert(&txn, &id, username, email, name, password_hash).await?;
+    txn.commit().await?;
+    Ok(user)
+}
+
+/// Inserts a user with the given id (and their password credential, if given) as part of
+/// the caller's transaction.
+pub async fn insert(
+    txn: &impl ConnectionTrait,
+    id: &str,
+    username: &str,
+    email: Option<String>,
+    name: Option<String>,
+    password_hash: Option<String>,
+) -> Result<User, CreateUserError> {
+    let now = now();
+    let id = id.to_owned();
     let row = user::ActiveModel {
         id: Set(id.clone()),
         username: Set(username.to_owned()),
+        username_skeleton: Set(Some(username_skeleton(username))),
         email: Set(email),
         name: Set(name),
         disabled: Set(false),
@@ -56,7 +76,7 @@ pub async fn create(
         created_at: Set(now),
         updated_at: Set(now),
     }
-    .insert(&txn)
+    .insert(txn)
     .await
     .map_err(|e| {
         if crate::store::is_unique_violation(&e) {
@@ -77,11 +97,46 @@ pub async fn create(
             created_at: Set(now),
             last_used_at: Set(None),
         }
-        .insert(&txn)
+        .insert(txn)
         .await?;
     }
-    txn.commit().await?;
     Ok(row.into())
+}
+
+/// Whether a user's name looks like `skeleton` (Unicode TS #39): such a name is taken.
+pub async fn skeleton_taken(db: &impl ConnectionTrait, skeleton: &str) -> Result<bool, DbErr> {
+    Ok(user::Entity::find()
+        .filter(user::Column::UsernameSkeleton.eq(skeleton))
+        .one(db)
+        .await?
+        .is_some())
+}
+
+/// Computes the skeletons of users created before they were stored (migration m0006).
+pub async fn backfill_skeletons(db: &impl ConnectionTrait) -> Result<(), DbErr> {
+    let missing = user::Entity::find()
+        .filter(user::Column::UsernameSkeleton.is_null())
+        .all(db)
+        .await?;
+    for row in missing {
+        user::Entity::update_many()
+            .col_expr(
+                user::Column::UsernameSkeleton,
+                Expr::value(username_skeleton(&row.username)),
+            )
+            .filter(user::Column::Id.eq(row.id))
+            .exec(db)
+            .await?;
+    }
+    Ok(())
+}
+
+/// Deletes a user. Their credentials (password, passkeys, app, recovery codes), sessions,
+/// grants, codes and tokens go with them (the foreign keys cascade). `false` if there is no
+/// such user.
+pub async fn delete(db: &impl ConnectionTrait, user_id: &str) -> Result<bool, DbErr> {
+    let result = user::Entity::delete_by_id(user_id).exec(db).await?;
+    Ok(result.rows_affected == 1)
 }
 
 pub async fn find_by_username(

@@ -53,6 +53,7 @@ pub fn router(state: AppState) -> Router {
         .merge(crate::oidc::routes())
         .merge(crate::login::routes())
         .merge(crate::account::routes())
+        .merge(crate::signup::routes())
         .route(&format!("{}/{{file}}", routes::STATIC), get(get_static))
         .route(routes::HEALTH, get(|| async { "ok" }))
         .fallback(not_found)

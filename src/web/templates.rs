@@ -21,6 +21,22 @@ const TEMPLATES: &[(&str, &str)] = &[
         include_str!("../../themes/default/templates/login.html"),
     ),
     (
+        "signup.html",
+        include_str!("../../themes/default/templates/signup.html"),
+    ),
+    (
+        "signup_password.html",
+        include_str!("../../themes/default/templates/signup_password.html"),
+    ),
+    (
+        "recover.html",
+        include_str!("../../themes/default/templates/recover.html"),
+    ),
+    (
+        "delete_account.html",
+        include_str!("../../themes/default/templates/delete_account.html"),
+    ),
+    (
         "error.html",
         include_str!("../../themes/default/templates/error.html"),
     ),

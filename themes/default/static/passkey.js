@@ -167,6 +167,45 @@
     });
   }
 
+  // Sign-up: check the new account, make its passkey, and only then is the account created.
+  function setUpSignup(form) {
+    const status = form.querySelector("[data-signup-status]");
+    const button = form.querySelector("[data-signup-start]");
+    if (!supported()) {
+      button.disabled = true;
+      status.textContent = "This browser cannot create passkeys.";
+      return;
+    }
+    form.addEventListener("submit", async (event) => {
+      event.preventDefault();
+      button.disabled = true;
+      status.textContent = "Follow your browser's instructions to create your passkey.";
+      const tx = form.dataset.tx;
+      try {
+        const begin = await post("/signup/passkey/begin", {
+          tx,
+          invite: form.dataset.invite || null,
+          username: form.querySelector("#username").value,
+          display_name: form.querySelector("#display-name").value,
+          email: form.querySelector("#email").value,
+        });
+        const credential = await navigator.credentials.create({ publicKey: creationOptions(begin.options) });
+        status.textContent = "Creating your account…";
+        const done = await post("/signup/passkey/finish", {
+          tx,
+          ceremony: begin.ceremony,
+          credential: attestationJson(credential),
+        });
+        window.location.assign(done.redirect);
+      } catch (error) {
+        status.textContent = cancelled(error)
+          ? "Creating the passkey was cancelled. Your account was not created; you can try again."
+          : error.message;
+        button.disabled = false;
+      }
+    });
+  }
+
   // The account page's "Copy recovery codes" button.
   document.querySelectorAll("[data-copy-codes]").forEach((button) => {
     button.addEventListener("click", async () => {
@@ -183,4 +222,5 @@
   document.querySelectorAll("[data-passkey-sign-in]").forEach((box) => setUpSignIn(box, { autofill: true }));
   document.querySelectorAll("[data-passkey-second-factor]").forEach((box) => setUpSignIn(box, { autofill: false }));
   document.querySelectorAll("[data-passkey-register], [data-passkey-enroll]").forEach(setUpRegistration);
+  document.querySelectorAll("[data-signup]").forEach(setUpSignup);
 })();
