@@ -218,6 +218,19 @@ impl Browser {
             .unwrap_or_else(|e| panic!("WebDriver {path}: {e}"))
     }
 
+    /// Waits for the page to stop showing `text` (the next page to load) and returns its
+    /// source.
+    pub async fn wait_for_text_gone(&self, text: &str) -> String {
+        for _ in 0..300 {
+            let source = self.client.source().await.unwrap();
+            if !source.contains(text) {
+                return source;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+        }
+        panic!("the page still shows {text:?}");
+    }
+
     /// Waits for the page to show `text` and returns the page source.
     pub async fn wait_for_text(&self, text: &str) -> String {
         let literal = if text.contains('\'') {

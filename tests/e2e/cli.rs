@@ -416,3 +416,74 @@ async fn a_client_minimum_acr_is_set_shown_and_checked() {
     ]));
     assert!(bad.contains("gold"), "{bad}");
 }
+
+#[tokio::test]
+async fn invitations_are_made_and_users_deleted_from_the_cli() {
+    let cli = Cli::new().await;
+    let invited: serde_json::Value = serde_json::from_str(&cli.ok(&[
+        "user",
+        "invite",
+        "--email",
+        "ida@example.com",
+        "--username",
+        "Ida",
+        "--expires",
+        "2d",
+        "--json",
+    ]))
+    .unwrap();
+    let link = invited["link"].as_str().unwrap();
+    assert!(
+        link.starts_with("http://localhost:8080/signup/invite/"),
+        "{link}"
+    );
+    assert_eq!(invited["username"], "ida");
+    assert_eq!(invited["email"], "ida@example.com");
+    let lifetime = invited["expires_at"].as_i64().unwrap() - idp::model::now();
+    assert!(
+        (2 * 86400 - 60..=2 * 86400).contains(&lifetime),
+        "{lifetime}"
+    );
+    // Text output: the link, and a warning that sign-up is closed by default.
+    let output = cli.run(&["user", "invite", "--email", "jo@example.com"]);
+    assert!(output.status.success());
+    assert!(String::from_utf8_lossy(&output.stdout).contains("/signup/invite/"));
+    assert!(String::from_utf8_lossy(&output.stderr).contains("signup is \"closed\""));
+    for bad in [
+        &["user", "invite", "--email", "nope"][..],
+        &[
+            "user",
+            "invite",
+            "--email",
+            "a@example.com",
+            "--username",
+            "admin",
+        ],
+        &[
+            "user",
+            "invite",
+            "--email",
+            "a@example.com",
+            "--expires",
+            "1000d",
+        ],
+        &[
+            "user",
+            "invite",
+            "--email",
+            "a@example.com",
+            "--expires",
+            "soon",
+        ],
+    ] {
+        let output = cli.run(bad);
+        assert!(!output.status.success(), "{bad:?}");
+    }
+
+    cli.ok(&["user", "add", "victor"]);
+    let deleted = cli.ok(&["user", "delete", "Victor"]);
+    assert!(deleted.contains("deleted user victor"), "{deleted}");
+    assert!(cli.ok(&["user", "list"]).contains("no users"));
+    let error = cli.fails(cli.run(&["user", "delete", "victor"]));
+    assert!(error.contains("no user named"), "{error}");
+}
