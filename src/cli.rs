@@ -65,6 +65,10 @@ pub enum ClientCommand {
         /// host, or a private-use scheme such as com.example.app:/callback
         #[arg(long = "redirect-uri", value_name = "URI", required = true)]
         redirect_uris: Vec<String>,
+        /// Where RP-initiated logout may send the browser back to, matched exactly (repeat
+        /// for several; same rules as redirect URIs)
+        #[arg(long = "post-logout-redirect-uri", value_name = "URI")]
+        post_logout_redirect_uris: Vec<String>,
         /// A public client (native or browser app): no secret, PKCE required
         #[arg(long)]
         public: bool,
@@ -86,19 +90,22 @@ pub enum ClientCommand {
     },
     /// Show one client
     Show {
-        /// The client_id
+        /// The client_id (ids made before 0.1 may start with "-")
+        #[arg(allow_hyphen_values = true)]
         id: String,
         #[command(flatten)]
         output: Output,
     },
     /// Delete a client and every code and token issued to it
     Remove {
-        /// The client_id
+        /// The client_id (ids made before 0.1 may start with "-")
+        #[arg(allow_hyphen_values = true)]
         id: String,
     },
     /// Replace a confidential client's secret; prints the new one, once
     RotateSecret {
-        /// The client_id
+        /// The client_id (ids made before 0.1 may start with "-")
+        #[arg(allow_hyphen_values = true)]
         id: String,
         #[command(flatten)]
         output: Output,
@@ -302,6 +309,9 @@ fn print_client(config: &Config, client: &Client) {
     for uri in &client.redirect_uris {
         println!("redirect uri:    {uri}");
     }
+    for uri in &client.post_logout_redirect_uris {
+        println!("post-logout uri: {uri}");
+    }
     if let Some(level) = client.min_acr {
         println!("minimum acr:     {}", config.acr_ladder().name(level));
     }
@@ -320,6 +330,7 @@ async fn client(config: &Config, command: ClientCommand) -> CliResult {
         ClientCommand::Add {
             name,
             redirect_uris,
+            post_logout_redirect_uris,
             public,
             id_token_alg,
             min_acr,
@@ -338,6 +349,7 @@ async fn client(config: &Config, command: ClientCommand) -> CliResult {
             let new = NewClient {
                 name,
                 redirect_uris,
+                post_logout_redirect_uris,
                 public,
                 id_token_signed_response_alg: id_token_alg.parse()?,
                 min_acr,

@@ -39,3 +39,5 @@ pub const SIGNUP_PASSKEY_FINISH: &str = "/signup/passkey/finish";
 pub const SIGNUP_PASSWORD: &str = "/signup/password";
 pub const LOGIN_RECOVER: &str = "/login/recover";
 pub const ACCOUNT_DELETE: &str = "/account/delete";
+pub const END_SESSION: &str = "/end_session";
+pub const END_SESSION_CONFIRM: &str = "/end_session/confirm";

@@ -244,10 +244,7 @@ async fn post_logout(
         if !csrf::verify(&session, &token).await {
             return Err(PageError::form_expired());
         }
-        if let Some(sid) = session::current_sid(&session).await? {
-            store::user_sessions::revoke(&state.db, &sid, now()).await?;
-        }
-        session.flush().await?;
+        session::sign_out(&state, &session).await?;
         Ok(state
             .templates
             .render(StatusCode::OK, "signed_out.html", context! {}))

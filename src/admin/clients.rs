@@ -16,6 +16,8 @@ use crate::{
 pub struct NewClient {
     pub name: String,
     pub redirect_uris: Vec<String>,
+    /// Where RP-initiated logout may return the browser (same rules as redirect URIs).
+    pub post_logout_redirect_uris: Vec<String>,
     pub public: bool,
     pub id_token_signed_response_alg: SigningAlg,
     /// The lowest level the client accepts.
@@ -49,6 +51,14 @@ pub async fn create(
             redirect_uris.push(uri);
         }
     }
+    let mut post_logout_redirect_uris: Vec<String> = Vec::new();
+    for uri in new.post_logout_redirect_uris {
+        validate_redirect_uri(&uri)
+            .map_err(|why| AdminError::Invalid(format!("post-logout {why}")))?;
+        if !post_logout_redirect_uris.contains(&uri) {
+            post_logout_redirect_uris.push(uri);
+        }
+    }
     let (client_type, method, secret) = if new.public {
         (ClientType::Public, TokenEndpointAuthMethod::None, None)
     } else {
@@ -59,12 +69,13 @@ pub async fn create(
         )
     };
     let client = Client {
-        client_id: random::id(),
+        client_id: random::client_id(),
         name,
         client_type,
         token_endpoint_auth_method: method,
         id_token_signed_response_alg: new.id_token_signed_response_alg,
         redirect_uris,
+        post_logout_redirect_uris,
         min_acr: new.min_acr,
         secret_hash: secret.as_deref().map(random::digest),
         created_at: now(),

@@ -23,6 +23,12 @@ pub fn id() -> String {
     URL_SAFE_NO_PAD.encode(bytes::<16>())
 }
 
+/// A new client identifier: 128 random bits in lower-case hex, so that it is safe on any
+/// command line (base64url may start with "-") and in any URL.
+pub fn client_id() -> String {
+    hex(&bytes::<16>())
+}
+
 /// The at-rest form of a generated secret: hex SHA-256.
 pub fn digest(secret: &str) -> String {
     hex(&Sha256::digest(secret.as_bytes()))

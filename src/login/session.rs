@@ -53,3 +53,12 @@ pub async fn signed_in(session: &Session, sid: &str) -> anyhow::Result<()> {
     session.insert(SID_KEY, sid).await?;
     Ok(())
 }
+
+/// Signs this browser out: its session row is revoked and the browser session emptied.
+pub async fn sign_out(state: &AppState, session: &Session) -> anyhow::Result<()> {
+    if let Some(sid) = current_sid(session).await? {
+        store::user_sessions::revoke(&state.db, &sid, now()).await?;
+    }
+    session.flush().await?;
+    Ok(())
+}

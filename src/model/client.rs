@@ -52,6 +52,8 @@ pub struct Client {
     #[serde(serialize_with = "serialize_alg")]
     pub id_token_signed_response_alg: SigningAlg,
     pub redirect_uris: Vec<String>,
+    /// Where RP-initiated logout may send the browser afterwards, matched exactly.
+    pub post_logout_redirect_uris: Vec<String>,
     /// The lowest acr this client accepts; every request is raised to it, essentially.
     pub min_acr: Option<crate::login::assurance::Level>,
     #[serde(skip)]
@@ -154,6 +156,7 @@ mod tests {
             token_endpoint_auth_method: TokenEndpointAuthMethod::None,
             id_token_signed_response_alg: SigningAlg::Es256,
             redirect_uris: uris.iter().map(|s| s.to_string()).collect(),
+            post_logout_redirect_uris: Vec::new(),
             min_acr: None,
             secret_hash: None,
             created_at: 0,

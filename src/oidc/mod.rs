@@ -4,6 +4,7 @@ pub mod authorize;
 pub mod authorize_request;
 pub mod client_auth;
 pub mod discovery;
+pub mod end_session;
 pub mod error;
 pub mod form;
 pub mod introspection;
@@ -31,6 +32,14 @@ pub fn routes() -> Router<AppState> {
         .route(
             routes::INTROSPECT,
             axum::routing::post(introspection::post_introspect),
+        )
+        .route(
+            routes::END_SESSION,
+            get(end_session::get_end_session).post(end_session::post_end_session),
+        )
+        .route(
+            routes::END_SESSION_CONFIRM,
+            axum::routing::post(end_session::post_confirm),
         )
         .route(
             routes::USERINFO,

@@ -14,6 +14,8 @@ use crate::model::{
 
 /// `client_redirect_uris.kind` of a redirect URI for authorization responses.
 const LOGIN: &str = "login";
+/// `client_redirect_uris.kind` of a post-logout redirect URI (RP-Initiated Logout 1.0 §3).
+const POST_LOGOUT: &str = "post_logout";
 
 fn to_client(row: client::Model, uris: Vec<client_redirect_uri::Model>) -> Result<Client, DbErr> {
     let corrupt = |what: &str| DbErr::Custom(format!("client {}: invalid {what}", row.id));
@@ -31,9 +33,14 @@ fn to_client(row: client::Model, uris: Vec<client_redirect_uri::Model>) -> Resul
             .parse()
             .map_err(|_| corrupt("id_token_signed_response_alg"))?,
         redirect_uris: uris
-            .into_iter()
+            .iter()
             .filter(|u| u.kind == LOGIN)
-            .map(|u| u.uri)
+            .map(|u| u.uri.clone())
+            .collect(),
+        post_logout_redirect_uris: uris
+            .iter()
+            .filter(|u| u.kind == POST_LOGOUT)
+            .map(|u| u.uri.clone())
             .collect(),
         // An unknown stored level (written by a newer version) fails closed at the top.
         min_acr: row.min_acr.map(|key| {
@@ -62,10 +69,16 @@ pub async fn create(db: &sea_orm::DatabaseConnection, client: &Client) -> Result
     }
     .insert(&txn)
     .await?;
-    for uri in &client.redirect_uris {
+    let uris = (client.redirect_uris.iter().map(|u| (LOGIN, u))).chain(
+        client
+            .post_logout_redirect_uris
+            .iter()
+            .map(|u| (POST_LOGOUT, u)),
+    );
+    for (kind, uri) in uris {
         client_redirect_uri::ActiveModel {
             client_id: Set(client.client_id.clone()),
-            kind: Set(LOGIN.into()),
+            kind: Set(kind.into()),
             uri: Set(uri.clone()),
             ..Default::default()
         }

@@ -21,6 +21,10 @@ const TEMPLATES: &[(&str, &str)] = &[
         include_str!("../../themes/default/templates/login.html"),
     ),
     (
+        "logout.html",
+        include_str!("../../themes/default/templates/logout.html"),
+    ),
+    (
         "signup.html",
         include_str!("../../themes/default/templates/signup.html"),
     ),

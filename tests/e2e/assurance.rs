@@ -119,6 +119,7 @@ async fn a_client_minimum_applies_to_every_request() {
         idp::admin::clients::NewClient {
             name: "Bank".into(),
             redirect_uris: vec![REDIRECT_URI.into()],
+            post_logout_redirect_uris: Vec::new(),
             public: false,
             id_token_signed_response_alg: SigningAlg::Es256,
             min_acr: Some(idp::login::assurance::Level::Phr),

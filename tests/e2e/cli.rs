@@ -487,3 +487,43 @@ async fn invitations_are_made_and_users_deleted_from_the_cli() {
     let error = cli.fails(cli.run(&["user", "delete", "victor"]));
     assert!(error.contains("no user named"), "{error}");
 }
+
+#[tokio::test]
+async fn post_logout_redirect_uris_are_registered_and_checked() {
+    let cli = Cli::new().await;
+    let created: serde_json::Value = serde_json::from_str(&cli.ok(&[
+        "client",
+        "add",
+        "--name",
+        "Shop",
+        "--redirect-uri",
+        "https://shop.example/cb",
+        "--post-logout-redirect-uri",
+        "https://shop.example/bye",
+        "--json",
+    ]))
+    .unwrap();
+    let id = created["client_id"].as_str().unwrap();
+    assert!(id.chars().all(|c| c.is_ascii_hexdigit()), "{id}");
+    let shown: serde_json::Value =
+        serde_json::from_str(&cli.ok(&["client", "show", id, "--json"])).unwrap();
+    assert_eq!(
+        shown["post_logout_redirect_uris"],
+        serde_json::json!(["https://shop.example/bye"])
+    );
+    assert!(
+        cli.ok(&["client", "show", id])
+            .contains("post-logout uri: https://shop.example/bye")
+    );
+    let bad = cli.fails(cli.run(&[
+        "client",
+        "add",
+        "--name",
+        "Shop",
+        "--redirect-uri",
+        "https://shop.example/cb",
+        "--post-logout-redirect-uri",
+        "http://shop.example/bye",
+    ]));
+    assert!(bad.contains("post-logout"), "{bad}");
+}

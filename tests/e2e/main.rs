@@ -13,6 +13,7 @@ mod cli;
 mod demo_rp;
 mod flow;
 mod login;
+mod logout;
 mod passkey_api;
 mod revocation;
 mod signup;

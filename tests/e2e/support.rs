@@ -103,6 +103,7 @@ impl TestServer {
             NewClient {
                 name: "Test App".into(),
                 redirect_uris: vec![redirect_uri.into()],
+                post_logout_redirect_uris: vec![POST_LOGOUT_URI.into()],
                 public,
                 id_token_signed_response_alg: alg,
                 min_acr: None,
@@ -139,6 +140,8 @@ impl TestServer {
 
 pub const REDIRECT_URI: &str = "https://app.example/callback";
 pub const PASSWORD: &str = "correct horse battery staple";
+/// Every test client's registered post-logout redirect URI.
+pub const POST_LOGOUT_URI: &str = "https://app.example/signed-out";
 
 /// An HTTP client that keeps cookies and does not follow redirects, like a browser whose
 /// every hop the test inspects.

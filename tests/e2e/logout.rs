@@ -1,0 +1,250 @@
+//! RP-initiated logout (OpenID Connect RP-Initiated Logout 1.0), driven by the openidconnect
+//! crate's logout request: with an ID token hint the session ends at once; without one the
+//! user confirms; unregistered URIs, forged hints and mismatched clients get an error page.
+
+use openidconnect::{
+    ClientId, CsrfToken, IssuerUrl, LogoutRequest, PostLogoutRedirectUrl,
+    ProviderMetadataWithLogout,
+    core::{CoreIdToken, CoreProviderMetadata},
+};
+use reqwest::StatusCode;
+use serde_json::{Value, json};
+
+use crate::support::*;
+
+/// Signs `username` in for the test client in `browser`; returns the ID token.
+async fn signed_in(
+    server: &TestServer,
+    browser: &reqwest::Client,
+    creds: &idp::admin::clients::ClientCredentials,
+    username: &str,
+) -> String {
+    let url = authorize_url_owned(server, &code_request(&creds.client.client_id));
+    let redirect = sign_in_for_code(browser, server, &url, username).await;
+    let tokens: Value = token_request(
+        server,
+        creds,
+        &[
+            ("grant_type", "authorization_code"),
+            ("code", &query_param(&redirect, "code").unwrap()),
+            ("redirect_uri", REDIRECT_URI),
+            ("code_verifier", VERIFIER),
+        ],
+    )
+    .await
+    .json()
+    .await
+    .unwrap();
+    tokens["id_token"].as_str().unwrap().to_owned()
+}
+
+/// Whether the browser is still signed in: a `prompt=none` request gets a code.
+async fn still_signed_in(server: &TestServer, browser: &reqwest::Client, client_id: &str) -> bool {
+    let mut params = code_request(client_id);
+    params.push(("prompt", "none".into()));
+    let to = location(
+        &browser
+            .get(authorize_url_owned(server, &params))
+            .send()
+            .await
+            .unwrap(),
+    );
+    query_param(&to, "code").is_some()
+}
+
+async fn end_session_url(server: &TestServer) -> openidconnect::EndSessionUrl {
+    let http = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap();
+    let metadata = ProviderMetadataWithLogout::discover_async(
+        IssuerUrl::new(server.issuer.clone()).unwrap(),
+        &http,
+    )
+    .await
+    .expect("discovery with end_session_endpoint");
+    metadata
+        .additional_metadata()
+        .end_session_endpoint
+        .clone()
+        .expect("an end_session_endpoint")
+}
+
+#[tokio::test]
+async fn a_relying_party_signs_the_user_out_with_an_id_token_hint() {
+    let server = TestServer::start().await;
+    let creds = server.confidential_client().await;
+    server.add_user("lou", PASSWORD).await;
+    let browser = browser();
+    let id_token = signed_in(&server, &browser, &creds, "lou").await;
+    assert!(still_signed_in(&server, &browser, &creds.client.client_id).await);
+
+    let hint: CoreIdToken = serde_json::from_value(json!(id_token)).unwrap();
+    let url = LogoutRequest::from(end_session_url(&server).await)
+        .set_id_token_hint(&hint)
+        .set_post_logout_redirect_uri(PostLogoutRedirectUrl::new(POST_LOGOUT_URI.into()).unwrap())
+        .set_state(CsrfToken::new("s7ate".into()))
+        .http_get_url();
+    let response = browser.get(url.as_str()).send().await.unwrap();
+    assert_eq!(response.status(), StatusCode::SEE_OTHER);
+    let to = location(&response);
+    assert!(to.starts_with(POST_LOGOUT_URI), "{to}");
+    assert_eq!(query_param(&to, "state").as_deref(), Some("s7ate"));
+    assert!(!still_signed_in(&server, &browser, &creds.client.client_id).await);
+
+    // Once signed out, the same request just sends the browser back.
+    let again = browser.get(url.as_str()).send().await.unwrap();
+    assert_eq!(again.status(), StatusCode::SEE_OTHER);
+    // The openidconnect crate's other discovery type ignores the extra field: still valid.
+    CoreProviderMetadata::discover_async(
+        IssuerUrl::new(server.issuer.clone()).unwrap(),
+        &reqwest::Client::new(),
+    )
+    .await
+    .unwrap();
+}
+
+#[tokio::test]
+async fn without_a_hint_the_user_is_asked_first() {
+    let server = TestServer::start().await;
+    let creds = server.confidential_client().await;
+    server.add_user("max", PASSWORD).await;
+    let browser = browser();
+    signed_in(&server, &browser, &creds, "max").await;
+
+    let url = LogoutRequest::from(end_session_url(&server).await)
+        .set_client_id(ClientId::new(creds.client.client_id.clone()))
+        .set_post_logout_redirect_uri(PostLogoutRedirectUrl::new(POST_LOGOUT_URI.into()).unwrap())
+        .set_state(CsrfToken::new("st".into()))
+        .http_get_url();
+    let page = browser.get(url.as_str()).send().await.unwrap();
+    assert_eq!(page.status(), StatusCode::OK);
+    let html = page.text().await.unwrap();
+    assert!(html.contains("Test App"), "{html}");
+    assert!(
+        still_signed_in(&server, &browser, &creds.client.client_id).await,
+        "a link alone signs nobody out"
+    );
+
+    // Without the page's CSRF token the confirmation does nothing.
+    let forged = browser
+        .post(server.url("/end_session/confirm"))
+        .form(&[
+            ("csrf_token", "x"),
+            ("client_id", creds.client.client_id.as_str()),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(forged.status(), StatusCode::FORBIDDEN);
+    assert!(still_signed_in(&server, &browser, &creds.client.client_id).await);
+
+    let form = Form::parse(&html);
+    let response = form
+        .submit(&browser, &server.url("/end_session"), "Sign out")
+        .await;
+    assert_eq!(response.status(), StatusCode::SEE_OTHER);
+    let to = location(&response);
+    assert!(to.starts_with(POST_LOGOUT_URI), "{to}");
+    assert_eq!(query_param(&to, "state").as_deref(), Some("st"));
+    assert!(!still_signed_in(&server, &browser, &creds.client.client_id).await);
+}
+
+#[tokio::test]
+async fn bad_logout_requests_get_an_error_page_and_sign_nobody_out() {
+    let server = TestServer::start().await;
+    let creds = server.confidential_client().await;
+    let other = server
+        .add_client(REDIRECT_URI, false, idp::crypto::keys::SigningAlg::Es256)
+        .await;
+    server.add_user("ned", PASSWORD).await;
+    let browser = browser();
+    let id_token = signed_in(&server, &browser, &creds, "ned").await;
+    let client_id = creds.client.client_id.as_str();
+    let mut tampered = id_token.clone();
+    tampered.pop();
+    tampered.push(if id_token.ends_with('A') { 'B' } else { 'A' });
+
+    for params in [
+        // Not registered for the client.
+        vec![
+            ("client_id", client_id),
+            ("post_logout_redirect_uri", "https://evil.example/"),
+        ],
+        vec![
+            ("id_token_hint", id_token.as_str()),
+            (
+                "post_logout_redirect_uri",
+                "https://app.example/signed-out/x",
+            ),
+        ],
+        // No client to check it against.
+        vec![("post_logout_redirect_uri", POST_LOGOUT_URI)],
+        // A forged hint, a hint for another client, an unknown client.
+        vec![("id_token_hint", tampered.as_str())],
+        vec![("id_token_hint", "not.a.jwt")],
+        vec![
+            ("id_token_hint", id_token.as_str()),
+            ("client_id", other.client.client_id.as_str()),
+        ],
+        vec![("client_id", "nobody")],
+        // A parameter twice.
+        vec![("client_id", client_id), ("client_id", client_id)],
+    ] {
+        let mut url = url::Url::parse(&server.url("/end_session")).unwrap();
+        url.query_pairs_mut().extend_pairs(&params);
+        let response = browser.get(url.as_str()).send().await.unwrap();
+        assert_eq!(response.status(), StatusCode::BAD_REQUEST, "{params:?}");
+        assert!(response.headers().get("location").is_none());
+        let html = response.text().await.unwrap();
+        assert!(
+            html.contains("This sign-out request is not valid"),
+            "{html}"
+        );
+    }
+    assert!(still_signed_in(&server, &browser, client_id).await);
+
+    // The confirmation form is checked again too.
+    let html = browser
+        .get(server.url("/end_session"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let csrf = crate::passkey_api::meta_csrf(&html);
+    let response = browser
+        .post(server.url("/end_session/confirm"))
+        .form(&[
+            ("csrf_token", csrf.as_str()),
+            ("client_id", client_id),
+            ("post_logout_redirect_uri", "https://evil.example/"),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::BAD_REQUEST);
+    assert!(still_signed_in(&server, &browser, client_id).await);
+
+    // A POST works like a GET (§2), and no hint or client just shows our signed-out page.
+    let form = Form::parse(&html);
+    let response = form
+        .submit(&browser, &server.url("/end_session"), "Sign out")
+        .await;
+    assert_eq!(response.status(), StatusCode::OK);
+    assert!(
+        response
+            .text()
+            .await
+            .unwrap()
+            .contains("You are signed out")
+    );
+    let response = browser
+        .post(server.url("/end_session"))
+        .form(&[("id_token_hint", id_token.as_str())])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::OK);
+}
