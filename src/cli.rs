@@ -16,7 +16,7 @@ use crate::{
     app::App,
     config::Config,
     crypto::{keys::SigningAlg, password::PasswordHasherConfig},
-    model::client::Client,
+    model::client::{Client, GrantType},
     store,
 };
 
@@ -63,7 +63,7 @@ pub enum ClientCommand {
         name: String,
         /// Redirect URI, matched exactly (repeat for several): https, http on a loopback
         /// host, or a private-use scheme such as com.example.app:/callback
-        #[arg(long = "redirect-uri", value_name = "URI", required = true)]
+        #[arg(long = "redirect-uri", value_name = "URI")]
         redirect_uris: Vec<String>,
         /// Where RP-initiated logout may send the browser back to, matched exactly (repeat
         /// for several; same rules as redirect URIs)
@@ -80,6 +80,13 @@ pub enum ClientCommand {
         /// passkey, when configured); the names set in the config's [acr] section
         #[arg(long, value_name = "ACR")]
         min_acr: Option<String>,
+        /// A grant type the client may use (repeat for several): authorization_code,
+        /// refresh_token, client_credentials [default: authorization_code and refresh_token]
+        #[arg(long = "grant", value_name = "GRANT")]
+        grants: Vec<String>,
+        /// A scope a client_credentials client may ask for (repeat for several)
+        #[arg(long = "scope", value_name = "SCOPE")]
+        scopes: Vec<String>,
         #[command(flatten)]
         output: Output,
     },
@@ -315,6 +322,11 @@ fn print_client(config: &Config, client: &Client) {
     if let Some(level) = client.min_acr {
         println!("minimum acr:     {}", config.acr_ladder().name(level));
     }
+    let grants: Vec<_> = client.grant_types.iter().map(|g| g.as_str()).collect();
+    println!("grant types:     {}", grants.join(" "));
+    if let Some(scope) = &client.scope {
+        println!("scope:           {scope}");
+    }
 }
 
 async fn client(config: &Config, command: ClientCommand) -> CliResult {
@@ -334,8 +346,20 @@ async fn client(config: &Config, command: ClientCommand) -> CliResult {
             public,
             id_token_alg,
             min_acr,
+            grants,
+            scopes,
             output,
         } => {
+            let grant_types = grants
+                .iter()
+                .map(|g| {
+                    GrantType::parse(g).ok_or_else(|| {
+                        format!(
+                            "unknown grant {g:?}; use authorization_code, refresh_token or client_credentials"
+                        )
+                    })
+                })
+                .collect::<Result<Vec<_>, _>>()?;
             let ladder = config.acr_ladder();
             let min_acr = match min_acr {
                 Some(name) => Some(ladder.level(&name).ok_or_else(|| {
@@ -353,6 +377,8 @@ async fn client(config: &Config, command: ClientCommand) -> CliResult {
                 public,
                 id_token_signed_response_alg: id_token_alg.parse()?,
                 min_acr,
+                grant_types,
+                scopes,
             };
             let credentials = admin::clients::create(&db, new)
                 .await

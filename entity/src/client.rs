@@ -13,6 +13,10 @@ pub struct Model {
     pub id_token_signed_response_alg: String,
     /// The lowest acr this client accepts, applied to every request.
     pub min_acr: Option<String>,
+    /// Space-separated grant types the client may use; NULL: authorization_code refresh_token.
+    pub grant_types: Option<String>,
+    /// Space-separated scopes a client_credentials client may ask for.
+    pub scope: Option<String>,
     pub created_at: i64,
     pub updated_at: i64,
 }

@@ -9,6 +9,7 @@ mod m0003_second_factors;
 mod m0004_session_details;
 mod m0005_client_min_acr;
 mod m0006_signup;
+mod m0007_client_grants;
 
 pub struct Migrator;
 
@@ -22,6 +23,7 @@ impl MigratorTrait for Migrator {
             Box::new(m0004_session_details::Migration),
             Box::new(m0005_client_min_acr::Migration),
             Box::new(m0006_signup::Migration),
+            Box::new(m0007_client_grants::Migration),
         ]
     }
 }

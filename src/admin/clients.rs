@@ -7,8 +7,9 @@ use crate::{
     crypto::{keys::SigningAlg, random},
     login::assurance::Level,
     model::{
-        client::{Client, ClientType, TokenEndpointAuthMethod, validate_redirect_uri},
+        client::{Client, ClientType, GrantType, TokenEndpointAuthMethod, validate_redirect_uri},
         now,
+        scope::{self, Scopes},
     },
     store,
 };
@@ -22,6 +23,10 @@ pub struct NewClient {
     pub id_token_signed_response_alg: SigningAlg,
     /// The lowest level the client accepts.
     pub min_acr: Option<Level>,
+    /// Grant types the client may use; empty means authorization code + refresh token.
+    pub grant_types: Vec<GrantType>,
+    /// Scopes a `client_credentials` client may ask for.
+    pub scopes: Vec<String>,
 }
 
 /// A client just created or re-keyed, with its secret in clear: shown once, never stored.
@@ -39,11 +44,60 @@ pub async fn create(
     if name.is_empty() {
         return Err(AdminError::Invalid("the client name is empty".into()));
     }
-    if new.redirect_uris.is_empty() {
+    let mut grant_types: Vec<GrantType> = Vec::new();
+    for grant in if new.grant_types.is_empty() {
+        GrantType::DEFAULT.to_vec()
+    } else {
+        new.grant_types
+    } {
+        if !grant_types.contains(&grant) {
+            grant_types.push(grant);
+        }
+    }
+    let signs_users_in = grant_types.contains(&GrantType::AuthorizationCode);
+    if grant_types.contains(&GrantType::RefreshToken) && !signs_users_in {
+        return Err(AdminError::Invalid(
+            "the refresh_token grant needs the authorization_code grant".into(),
+        ));
+    }
+    if signs_users_in && new.redirect_uris.is_empty() {
         return Err(AdminError::Invalid(
             "at least one redirect URI is required".into(),
         ));
     }
+    let has_uris = !new.redirect_uris.is_empty() || !new.post_logout_redirect_uris.is_empty();
+    if !signs_users_in && has_uris {
+        return Err(AdminError::Invalid(
+            "redirect URIs need the authorization_code grant".into(),
+        ));
+    }
+    let machine = grant_types.contains(&GrantType::ClientCredentials);
+    if machine && new.public {
+        // RFC 6749 §4.4: the client_credentials grant is for confidential clients only.
+        return Err(AdminError::Invalid(
+            "a public client cannot use the client_credentials grant".into(),
+        ));
+    }
+    let scope = if new.scopes.is_empty() {
+        None
+    } else {
+        if !machine {
+            return Err(AdminError::Invalid(
+                "--scope is for the client_credentials grant".into(),
+            ));
+        }
+        let scopes = Scopes::parse(&new.scopes.join(" "))
+            .filter(|s| !s.is_empty())
+            .ok_or_else(|| {
+                AdminError::Invalid("a scope has characters RFC 6749 §3.3 does not allow".into())
+            })?;
+        if let Some(user_scope) = scope::SUPPORTED.iter().find(|s| scopes.contains(s)) {
+            return Err(AdminError::Invalid(format!(
+                "{user_scope:?} is about a signed-in user; a client_credentials token has none"
+            )));
+        }
+        Some(scopes.to_string())
+    };
     let mut redirect_uris: Vec<String> = Vec::new();
     for uri in new.redirect_uris {
         validate_redirect_uri(&uri).map_err(AdminError::Invalid)?;
@@ -77,6 +131,8 @@ pub async fn create(
         redirect_uris,
         post_logout_redirect_uris,
         min_acr: new.min_acr,
+        grant_types,
+        scope,
         secret_hash: secret.as_deref().map(random::digest),
         created_at: now(),
     };

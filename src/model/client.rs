@@ -43,6 +43,38 @@ impl TokenEndpointAuthMethod {
     }
 }
 
+/// OAuth grant types (RFC 7591 §2 `grant_types`) a client may be allowed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum GrantType {
+    AuthorizationCode,
+    RefreshToken,
+    ClientCredentials,
+}
+
+impl GrantType {
+    pub const ALL: [GrantType; 3] = [
+        GrantType::AuthorizationCode,
+        GrantType::RefreshToken,
+        GrantType::ClientCredentials,
+    ];
+
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            Self::AuthorizationCode => "authorization_code",
+            Self::RefreshToken => "refresh_token",
+            Self::ClientCredentials => "client_credentials",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|g| g.as_str() == s)
+    }
+
+    /// What a client registered without a choice may use: sign users in, refresh.
+    pub const DEFAULT: [GrantType; 2] = [GrantType::AuthorizationCode, GrantType::RefreshToken];
+}
+
 #[derive(Debug, Clone, Serialize)]
 pub struct Client {
     pub client_id: String,
@@ -56,6 +88,9 @@ pub struct Client {
     pub post_logout_redirect_uris: Vec<String>,
     /// The lowest acr this client accepts; every request is raised to it, essentially.
     pub min_acr: Option<crate::login::assurance::Level>,
+    pub grant_types: Vec<GrantType>,
+    /// The scopes a `client_credentials` token may carry (space-separated), if any.
+    pub scope: Option<String>,
     #[serde(skip)]
     pub secret_hash: Option<String>,
     pub created_at: i64,
@@ -77,6 +112,10 @@ impl VerifiedRedirectUri {
 }
 
 impl Client {
+    pub fn allows(&self, grant: GrantType) -> bool {
+        self.grant_types.contains(&grant)
+    }
+
     /// Matches `uri` against the registered redirect URIs by exact string comparison
     /// (RFC 9700 §4.1.3). The one exception is RFC 8252 §7.3: for public (native) clients, a
     /// loopback IP redirect URI matches on any port, since the app picks its port at run time.
@@ -158,6 +197,8 @@ mod tests {
             redirect_uris: uris.iter().map(|s| s.to_string()).collect(),
             post_logout_redirect_uris: Vec::new(),
             min_acr: None,
+            grant_types: GrantType::DEFAULT.to_vec(),
+            scope: None,
             secret_hash: None,
             created_at: 0,
         }

@@ -17,7 +17,7 @@ use serde::{Deserialize, Serialize};
 use super::error::{AuthorizeError, ErrorCode, OAuthError};
 use crate::login::assurance::{AcrLadder, Level};
 use crate::model::{
-    client::{Client, ClientType, VerifiedRedirectUri},
+    client::{Client, ClientType, GrantType, VerifiedRedirectUri},
     scope::{self, Scopes},
 };
 
@@ -273,6 +273,12 @@ where
                 "only response_type=code is supported",
             ));
         }
+    }
+    if !client.allows(GrantType::AuthorizationCode) {
+        return Err(redirect(
+            ErrorCode::UnauthorizedClient,
+            "this client may not use the authorization code flow",
+        ));
     }
 
     // 7. Scopes.

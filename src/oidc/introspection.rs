@@ -102,7 +102,7 @@ async fn introspect(
             },
             None => None,
         };
-        return Ok(json!({
+        let mut answer = json!({
             "active": true,
             "token_type": "Bearer",
             "scope": record.scope,
@@ -117,7 +117,12 @@ async fn introspect(
             "acr": claims.get("acr"),
             "amr": claims.get("amr"),
             "auth_time": claims.get("auth_time"),
-        }));
+        });
+        // A client_credentials token has no user: leave out what would be null.
+        if let Some(fields) = answer.as_object_mut() {
+            fields.retain(|_, v| !v.is_null());
+        }
+        return Ok(answer);
     }
 
     // A refresh token: known by its digest, unused, within its grant's life.

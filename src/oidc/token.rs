@@ -20,7 +20,11 @@ use super::{
 use crate::{
     app::AppState,
     crypto::random,
-    model::{client::Client, now, scope::Scopes},
+    model::{
+        client::{Client, GrantType},
+        now,
+        scope::Scopes,
+    },
     store::{
         self,
         tokens::{CodeLookup, Grant, RefreshLookup},
@@ -62,13 +66,55 @@ async fn token(
         None => Err(OAuthError::invalid_request(
             "the grant_type parameter is missing",
         )),
-        Some("authorization_code") => authorization_code(state, &client, &get).await,
-        Some("refresh_token") => refresh_token(state, &client, &get).await,
-        Some(_) => Err(OAuthError::new(
-            ErrorCode::UnsupportedGrantType,
-            "supported grant types are authorization_code and refresh_token",
-        )),
+        Some(grant) => {
+            let Some(grant) = GrantType::parse(grant) else {
+                return Err(OAuthError::new(
+                    ErrorCode::UnsupportedGrantType,
+                    "supported grant types are authorization_code, refresh_token and client_credentials",
+                ));
+            };
+            // RFC 6749 §5.2 `unauthorized_client`.
+            if !client.allows(grant) {
+                return Err(OAuthError::new(
+                    ErrorCode::UnauthorizedClient,
+                    format!("this client may not use the {} grant", grant.as_str()),
+                ));
+            }
+            match grant {
+                GrantType::AuthorizationCode => authorization_code(state, &client, &get).await,
+                GrantType::RefreshToken => refresh_token(state, &client, &get).await,
+                GrantType::ClientCredentials => client_credentials(state, &client, &get).await,
+            }
+        }
     }
+}
+
+/// RFC 6749 §4.4: a confidential client asks for a token for itself. No user, so no ID
+/// token and no refresh token (§4.4.3); the scopes are those registered for the client.
+async fn client_credentials(
+    state: &AppState,
+    client: &Client,
+    get: &impl Fn(&str) -> Option<String>,
+) -> Result<TokenResponse, OAuthError> {
+    let allowed = Scopes::parse(client.scope.as_deref().unwrap_or_default()).unwrap_or_default();
+    let scope = match get("scope") {
+        None => allowed,
+        Some(raw) => {
+            let requested = Scopes::parse(&raw).ok_or_else(|| {
+                OAuthError::new(ErrorCode::InvalidScope, "the scope parameter is malformed")
+            })?;
+            if !requested.is_subset_of(&allowed) {
+                return Err(OAuthError::new(
+                    ErrorCode::InvalidScope,
+                    "a requested scope is not registered for this client",
+                ));
+            }
+            requested
+        }
+    };
+    tokens::issue_for_client(state, client, &scope.to_string())
+        .await
+        .map_err(internal)
 }
 
 /// RFC 6749 §4.1.3 with PKCE (RFC 7636 §4.6).

@@ -155,3 +155,46 @@ fn to_map(value: Value) -> Map<String, Value> {
         _ => unreachable!("claims are built as JSON objects"),
     }
 }
+
+/// Issues a `client_credentials` access token: the client is its own subject (RFC 9068 §2.2:
+/// `sub` is the client id when no user is involved).
+pub async fn issue_for_client(
+    state: &AppState,
+    client: &Client,
+    scope: &str,
+) -> anyhow::Result<TokenResponse> {
+    let now = crate::model::now();
+    let lifetime = state.config.tokens.access_token.as_secs();
+    let jti = random::id();
+    let record = AccessTokenRecord {
+        jti: jti.clone(),
+        grant_id: None,
+        client_id: client.client_id.clone(),
+        user_id: None,
+        scope: scope.to_owned(),
+        expires_at: now + lifetime as i64,
+    };
+    store::tokens::insert_access_token(&state.db, &record, now).await?;
+    let access_token = state.keys.sign(
+        SigningAlg::Rs256,
+        ACCESS_TOKEN_TYP,
+        to_map(json!({
+            "iss": state.config.issuer,
+            "sub": client.client_id,
+            "aud": access_token_audience(state),
+            "client_id": client.client_id,
+            "iat": now,
+            "exp": record.expires_at,
+            "jti": jti,
+            "scope": scope,
+        })),
+    )?;
+    Ok(TokenResponse {
+        access_token,
+        token_type: "Bearer",
+        expires_in: lifetime,
+        scope: scope.to_owned(),
+        refresh_token: None,
+        id_token: None,
+    })
+}

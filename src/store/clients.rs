@@ -8,7 +8,7 @@ use sea_orm::{
 use entity::{client, client_redirect_uri};
 
 use crate::model::{
-    client::{Client, ClientType, TokenEndpointAuthMethod},
+    client::{Client, ClientType, GrantType, TokenEndpointAuthMethod},
     now,
 };
 
@@ -47,6 +47,12 @@ fn to_client(row: client::Model, uris: Vec<client_redirect_uri::Model>) -> Resul
             crate::login::assurance::Level::from_key(&key)
                 .unwrap_or(crate::login::assurance::Level::Phrh)
         }),
+        // Unknown grant types (written by a newer version) are dropped: fail closed.
+        grant_types: match &row.grant_types {
+            Some(list) => list.split(' ').filter_map(GrantType::parse).collect(),
+            None => GrantType::DEFAULT.to_vec(),
+        },
+        scope: row.scope.clone(),
         client_id: row.id,
         name: row.name,
         secret_hash: row.secret_hash,
@@ -64,6 +70,15 @@ pub async fn create(db: &sea_orm::DatabaseConnection, client: &Client) -> Result
         token_endpoint_auth_method: Set(client.token_endpoint_auth_method.as_str().into()),
         id_token_signed_response_alg: Set(client.id_token_signed_response_alg.as_str().into()),
         min_acr: Set(client.min_acr.map(|l| l.key().to_owned())),
+        grant_types: Set(Some(
+            client
+                .grant_types
+                .iter()
+                .map(|g| g.as_str())
+                .collect::<Vec<_>>()
+                .join(" "),
+        )),
+        scope: Set(client.scope.clone()),
         created_at: Set(client.created_at),
         updated_at: Set(client.created_at),
     }

@@ -123,6 +123,8 @@ async fn a_client_minimum_applies_to_every_request() {
             public: false,
             id_token_signed_response_alg: SigningAlg::Es256,
             min_acr: Some(idp::login::assurance::Level::Phr),
+            grant_types: Vec::new(),
+            scopes: Vec::new(),
         },
     )
     .await

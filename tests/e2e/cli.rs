@@ -527,3 +527,62 @@ async fn post_logout_redirect_uris_are_registered_and_checked() {
     ]));
     assert!(bad.contains("post-logout"), "{bad}");
 }
+
+#[tokio::test]
+async fn a_machine_client_is_created_from_the_cli() {
+    let cli = Cli::new().await;
+    let created: serde_json::Value = serde_json::from_str(&cli.ok(&[
+        "client",
+        "add",
+        "--name",
+        "Nightly export",
+        "--grant",
+        "client_credentials",
+        "--scope",
+        "reports:read",
+        "--json",
+    ]))
+    .unwrap();
+    assert!(created["client_secret"].as_str().is_some());
+    let id = created["client_id"].as_str().unwrap();
+    let shown = cli.ok(&["client", "show", id]);
+    assert!(
+        shown.contains("grant types:     client_credentials"),
+        "{shown}"
+    );
+    assert!(shown.contains("scope:           reports:read"), "{shown}");
+    for bad in [
+        &["client", "add", "--name", "X", "--grant", "bogus"][..],
+        &[
+            "client",
+            "add",
+            "--name",
+            "X",
+            "--grant",
+            "client_credentials",
+            "--public",
+        ],
+        &[
+            "client",
+            "add",
+            "--name",
+            "X",
+            "--grant",
+            "client_credentials",
+            "--scope",
+            "email",
+        ],
+        &["client", "add", "--name", "X"],
+    ] {
+        cli.fails(cli.run(bad));
+    }
+    let list = cli.ok(&["client", "list", "--json"]);
+    assert_eq!(
+        serde_json::from_str::<serde_json::Value>(&list)
+            .unwrap()
+            .as_array()
+            .unwrap()
+            .len(),
+        1
+    );
+}

@@ -10,6 +10,7 @@ mod browser_passkeys;
 mod browser_signup;
 mod browser_totp;
 mod cli;
+mod client_credentials;
 mod demo_rp;
 mod flow;
 mod login;

@@ -107,6 +107,8 @@ impl TestServer {
                 public,
                 id_token_signed_response_alg: alg,
                 min_acr: None,
+                grant_types: Vec::new(),
+                scopes: Vec::new(),
             },
         )
         .await
