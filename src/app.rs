@@ -118,6 +118,7 @@ async fn housekeeping(state: AppState) {
             store::tokens::delete_expired(&state.db, now).await?;
             store::user_sessions::delete_expired(&state.db, now).await?;
             store::ceremonies::delete_expired(&state.db, now).await?;
+            store::pushed_requests::delete_expired(&state.db, now).await?;
             anyhow::Ok(())
         }
         .await;

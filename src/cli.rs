@@ -87,6 +87,9 @@ pub enum ClientCommand {
         /// A scope a client_credentials client may ask for (repeat for several)
         #[arg(long = "scope", value_name = "SCOPE")]
         scopes: Vec<String>,
+        /// The client must push its authorization requests first (RFC 9126 PAR)
+        #[arg(long)]
+        require_par: bool,
         #[command(flatten)]
         output: Output,
     },
@@ -327,6 +330,9 @@ fn print_client(config: &Config, client: &Client) {
     if let Some(scope) = &client.scope {
         println!("scope:           {scope}");
     }
+    if client.require_pushed_authorization_requests {
+        println!("requires PAR:    yes");
+    }
 }
 
 async fn client(config: &Config, command: ClientCommand) -> CliResult {
@@ -348,6 +354,7 @@ async fn client(config: &Config, command: ClientCommand) -> CliResult {
             min_acr,
             grants,
             scopes,
+            require_par,
             output,
         } => {
             let grant_types = grants
@@ -379,6 +386,7 @@ async fn client(config: &Config, command: ClientCommand) -> CliResult {
                 min_acr,
                 grant_types,
                 scopes,
+                require_par,
             };
             let credentials = admin::clients::create(&db, new)
                 .await

@@ -33,6 +33,8 @@ const ENV_KEYS: &[&str] = &[
     "acr",
     "signup",
     "allow_password_signup",
+    "require_pushed_authorization_requests",
+    "pushed_request_lifetime",
 ];
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
@@ -62,6 +64,11 @@ pub struct Config {
     pub signup: SignupMode,
     /// Sign-up may offer "Use a password instead" to browsers without passkeys.
     pub allow_password_signup: bool,
+    /// Every client must push its authorization requests first (RFC 9126 §5).
+    pub require_pushed_authorization_requests: bool,
+    /// How long a pushed request's `request_uri` can be used (once).
+    #[serde(with = "humantime_serde")]
+    pub pushed_request_lifetime: Duration,
 }
 
 #[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq, Default)]
@@ -289,6 +296,8 @@ impl Default for Config {
             acr: AcrNames::default(),
             signup: SignupMode::Closed,
             allow_password_signup: false,
+            require_pushed_authorization_requests: false,
+            pushed_request_lifetime: Duration::from_secs(60),
         }
     }
 }
@@ -435,6 +444,7 @@ impl Config {
             ("policy.mfa_lifetime", self.policy.mfa_lifetime),
             ("policy.phr_lifetime", self.policy.phr_lifetime),
             ("policy.phrh_lifetime", self.policy.phrh_lifetime),
+            ("pushed_request_lifetime", self.pushed_request_lifetime),
         ] {
             if value < Duration::from_secs(1) {
                 return Err(invalid(key, "must be at least 1s".into()));

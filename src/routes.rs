@@ -40,4 +40,5 @@ pub const SIGNUP_PASSWORD: &str = "/signup/password";
 pub const LOGIN_RECOVER: &str = "/login/recover";
 pub const ACCOUNT_DELETE: &str = "/account/delete";
 pub const END_SESSION: &str = "/end_session";
+pub const PAR: &str = "/par";
 pub const END_SESSION_CONFIRM: &str = "/end_session/confirm";

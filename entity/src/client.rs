@@ -17,6 +17,8 @@ pub struct Model {
     pub grant_types: Option<String>,
     /// Space-separated scopes a client_credentials client may ask for.
     pub scope: Option<String>,
+    /// The client must push its authorization requests (RFC 9126 §6).
+    pub require_par: bool,
     pub created_at: i64,
     pub updated_at: i64,
 }

@@ -11,6 +11,7 @@ pub mod credential;
 pub mod grant;
 pub mod invitation;
 pub mod login_transaction;
+pub mod pushed_request;
 pub mod refresh_token;
 pub mod security_event;
 pub mod signing_key;

@@ -10,6 +10,7 @@ mod m0004_session_details;
 mod m0005_client_min_acr;
 mod m0006_signup;
 mod m0007_client_grants;
+mod m0008_pushed_requests;
 
 pub struct Migrator;
 
@@ -24,6 +25,7 @@ impl MigratorTrait for Migrator {
             Box::new(m0005_client_min_acr::Migration),
             Box::new(m0006_signup::Migration),
             Box::new(m0007_client_grants::Migration),
+            Box::new(m0008_pushed_requests::Migration),
         ]
     }
 }

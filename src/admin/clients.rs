@@ -27,6 +27,8 @@ pub struct NewClient {
     pub grant_types: Vec<GrantType>,
     /// Scopes a `client_credentials` client may ask for.
     pub scopes: Vec<String>,
+    /// The client must push its authorization requests (RFC 9126).
+    pub require_par: bool,
 }
 
 /// A client just created or re-keyed, with its secret in clear: shown once, never stored.
@@ -133,6 +135,7 @@ pub async fn create(
         min_acr: new.min_acr,
         grant_types,
         scope,
+        require_pushed_authorization_requests: new.require_par,
         secret_hash: secret.as_deref().map(random::digest),
         created_at: now(),
     };

@@ -91,6 +91,8 @@ pub struct Client {
     pub grant_types: Vec<GrantType>,
     /// The scopes a `client_credentials` token may carry (space-separated), if any.
     pub scope: Option<String>,
+    /// Authorization requests must be pushed first (RFC 9126 §6).
+    pub require_pushed_authorization_requests: bool,
     #[serde(skip)]
     pub secret_hash: Option<String>,
     pub created_at: i64,
@@ -199,6 +201,7 @@ mod tests {
             min_acr: None,
             grant_types: GrantType::DEFAULT.to_vec(),
             scope: None,
+            require_pushed_authorization_requests: false,
             secret_hash: None,
             created_at: 0,
         }

@@ -90,6 +90,7 @@ async fn try_authorize(
             "the request is not form-encoded",
         ))
     })?;
+    let (params, pushed) = pushed_params(state, params).await?;
     let ladder = state.config.acr_ladder();
     let (client, request) = authorize_request::parse(&params, &ladder, |client_id| async move {
         store::clients::get(&state.db, &client_id)
@@ -105,6 +106,15 @@ async fn try_authorize(
         state: request.state.clone(),
         error,
     };
+    // RFC 9126 §5, §6: a client (or every client) may be required to push its requests.
+    if !pushed
+        && (state.config.require_pushed_authorization_requests
+            || client.require_pushed_authorization_requests)
+    {
+        return Err(fail(OAuthError::invalid_request(
+            "this client must use pushed authorization requests",
+        )));
+    }
 
     let now = now();
     let current = session::current(state, session)
@@ -210,4 +220,38 @@ pub async fn issue_code(
     };
     store::tokens::insert_code(db, &random::digest(&code), &record, now).await?;
     Ok(code)
+}
+
+/// With a `request_uri` from `/par` (RFC 9126 §4), the pushed request's parameters replace
+/// the browser's: only `client_id` and `request_uri` are read from the browser, and the
+/// pushed request must be the same client's, unused and unexpired. Returns the parameters to
+/// use and whether they were pushed.
+async fn pushed_params(
+    state: &AppState,
+    params: Vec<(String, String)>,
+) -> Result<(Vec<(String, String)>, bool), AuthorizeError> {
+    let single = |name: &str| {
+        let mut values = params.iter().filter(|(k, _)| k == name).map(|(_, v)| v);
+        match (values.next(), values.next()) {
+            (Some(v), None) if !v.is_empty() => Some(v.clone()),
+            _ => None,
+        }
+    };
+    // Any other request_uri (OIDC Core §6.2, a request object by reference) is left to the
+    // parser, which answers request_uri_not_supported once the redirect URI is checked.
+    let Some(request_uri) =
+        single("request_uri").filter(|uri| uri.starts_with(store::pushed_requests::URI_PREFIX))
+    else {
+        return Ok((params, false));
+    };
+    let render = |d: &'static str| AuthorizeError::Render(OAuthError::invalid_request(d));
+    let client_id =
+        single("client_id").ok_or_else(|| render("the client_id parameter is missing"))?;
+    let pushed = store::pushed_requests::take(&state.db, &request_uri, &client_id, now())
+        .await
+        .map_err(|e| AuthorizeError::Render(internal(e)))?
+        .ok_or_else(|| {
+            render("the request_uri is unknown, expired, already used, or another client's")
+        })?;
+    Ok((pushed, true))
 }

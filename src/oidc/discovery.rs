@@ -46,6 +46,8 @@ pub fn document(state: &AppState) -> serde_json::Value {
         "revocation_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post", "none"],
         "introspection_endpoint": url(routes::INTROSPECT),
         "end_session_endpoint": url(routes::END_SESSION),
+        "pushed_authorization_request_endpoint": url(routes::PAR),
+        "require_pushed_authorization_requests": state.config.require_pushed_authorization_requests,
         "frontchannel_logout_supported": false,
         "backchannel_logout_supported": false,
         "introspection_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post"],

@@ -8,6 +8,7 @@ pub mod end_session;
 pub mod error;
 pub mod form;
 pub mod introspection;
+pub mod par;
 pub mod pkce;
 pub mod response;
 pub mod revocation;
@@ -28,6 +29,7 @@ pub fn routes() -> Router<AppState> {
             get(authorize::get_authorize).post(authorize::post_authorize),
         )
         .route(routes::TOKEN, axum::routing::post(token::post_token))
+        .route(routes::PAR, axum::routing::post(par::post_par))
         .route(routes::REVOKE, axum::routing::post(revocation::post_revoke))
         .route(
             routes::INTROSPECT,

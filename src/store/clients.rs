@@ -53,6 +53,7 @@ fn to_client(row: client::Model, uris: Vec<client_redirect_uri::Model>) -> Resul
             None => GrantType::DEFAULT.to_vec(),
         },
         scope: row.scope.clone(),
+        require_pushed_authorization_requests: row.require_par,
         client_id: row.id,
         name: row.name,
         secret_hash: row.secret_hash,
@@ -79,6 +80,7 @@ pub async fn create(db: &sea_orm::DatabaseConnection, client: &Client) -> Result
                 .join(" "),
         )),
         scope: Set(client.scope.clone()),
+        require_par: Set(client.require_pushed_authorization_requests),
         created_at: Set(client.created_at),
         updated_at: Set(client.created_at),
     }

@@ -9,6 +9,7 @@ pub mod factors;
 pub mod invitations;
 pub mod keys;
 pub mod passkeys;
+pub mod pushed_requests;
 pub mod recovery_codes;
 pub mod security_events;
 pub mod tokens;

@@ -125,6 +125,7 @@ async fn a_client_minimum_applies_to_every_request() {
             min_acr: Some(idp::login::assurance::Level::Phr),
             grant_types: Vec::new(),
             scopes: Vec::new(),
+            require_par: false,
         },
     )
     .await

@@ -24,6 +24,7 @@ async fn machine_client(server: &TestServer) -> idp::admin::clients::ClientCrede
             min_acr: None,
             grant_types: vec![GrantType::ClientCredentials],
             scopes: vec!["invoices:read".into(), "invoices:write".into()],
+            require_par: false,
         },
     )
     .await
@@ -192,6 +193,7 @@ async fn clients_are_held_to_their_grant_types() {
                 min_acr: None,
                 grant_types: grants.clone(),
                 scopes: scopes.iter().map(|s| s.to_string()).collect(),
+                require_par: false,
             },
         )
         .await;

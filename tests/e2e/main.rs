@@ -15,6 +15,7 @@ mod demo_rp;
 mod flow;
 mod login;
 mod logout;
+mod par;
 mod passkey_api;
 mod revocation;
 mod signup;

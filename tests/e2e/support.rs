@@ -109,6 +109,7 @@ impl TestServer {
                 min_acr: None,
                 grant_types: Vec::new(),
                 scopes: Vec::new(),
+                require_par: false,
             },
         )
         .await
