@@ -92,6 +92,7 @@ impl App {
         shutdown: impl Future<Output = ()> + Send + 'static,
     ) -> std::io::Result<()> {
         tokio::spawn(housekeeping(self.state.clone()));
+        tokio::spawn(reload_keys(self.state.clone()));
         axum::serve(
             self.listener,
             self.router
@@ -99,6 +100,27 @@ impl App {
         )
         .with_graceful_shutdown(shutdown)
         .await
+    }
+}
+
+/// Re-reads the signing keys now and then: a rotation made by `idp keys rotate` (on any
+/// machine) reaches this node within `keys.reload_interval`, well before the new key signs.
+async fn reload_keys(state: AppState) {
+    let mut tick = tokio::time::interval(state.config.keys.reload_interval);
+    tick.tick().await;
+    loop {
+        tick.tick().await;
+        let result = async {
+            let stored = store::keys::current(&state.db, &state.secrets).await?;
+            state.keys.reload(&stored)
+        }
+        .await;
+        if let Err(e) = result {
+            tracing::warn!(
+                error = format!("{e:#}"),
+                "reloading the signing keys failed; keeping the current ones"
+            );
+        }
     }
 }
 

@@ -52,6 +52,9 @@ pub enum Command {
     /// Manage users
     #[command(subcommand)]
     User(UserCommand),
+    /// Manage token signing keys
+    #[command(subcommand)]
+    Keys(KeysCommand),
 }
 
 #[derive(Debug, Subcommand)]
@@ -176,6 +179,24 @@ pub enum UserCommand {
     Delete { username: String },
 }
 
+#[derive(Debug, Subcommand)]
+pub enum KeysCommand {
+    /// List signing keys and their state (pending, signing, published, retired)
+    List {
+        #[command(flatten)]
+        output: Output,
+    },
+    /// Make new signing keys: published now, signing after keys.prepublication; the old
+    /// keys stay published until every token they signed has expired
+    Rotate {
+        /// Rotate only this algorithm's key: ES256 or RS256 [default: both]
+        #[arg(long, value_name = "ALG")]
+        alg: Option<String>,
+        #[command(flatten)]
+        output: Output,
+    },
+}
+
 #[derive(Debug, Args)]
 pub struct Output {
     /// Print JSON instead of text
@@ -211,6 +232,7 @@ async fn execute(cli: Cli) -> CliResult {
         }
         Command::Client(command) => client(&config, command).await,
         Command::User(command) => user(&config, command).await,
+        Command::Keys(command) => keys(&config, command).await,
     }
 }
 
@@ -558,6 +580,89 @@ async fn user(config: &Config, command: UserCommand) -> CliResult {
                 .await
                 .map_err(admin_error)?;
             println!("deleted user {} ({})", user.username, user.id);
+        }
+    }
+    Ok(())
+}
+
+async fn keys(config: &Config, command: KeysCommand) -> CliResult {
+    let db = open_db(config).await?;
+    let now = crate::model::now();
+    match command {
+        KeysCommand::List { output } => {
+            let keys = store::keys::list(&db, now)
+                .await
+                .map_err(|e| store::describe(&e))?;
+            if output.json {
+                println!("{}", serde_json::to_string(&keys).expect("keys serialize"));
+            } else {
+                for key in &keys {
+                    println!(
+                        "{}  {}  {:<9}  signs from {}{}",
+                        key.kid,
+                        key.alg,
+                        key.state,
+                        key.active_from,
+                        key.retired_at
+                            .map(|r| format!(", published until {r}"))
+                            .unwrap_or_default()
+                    );
+                }
+            }
+        }
+        KeysCommand::Rotate { alg, output } => {
+            let algs = match alg {
+                Some(alg) => vec![alg.parse::<SigningAlg>()?],
+                None => SigningAlg::ALL.to_vec(),
+            };
+            let has_keys = store::keys::any_stored(&db)
+                .await
+                .map_err(|e| store::describe(&e))?;
+            let secrets = crate::crypto::at_rest::SecretBox::load_or_create(
+                &config.secret_key_file,
+                !has_keys,
+            )
+            .map_err(|e| format!("{e:#}"))?;
+            store::keys::load_or_create(&db, &secrets)
+                .await
+                .map_err(|e| format!("{e:#}"))?;
+            let mut rotations = Vec::new();
+            for alg in algs {
+                rotations.push(
+                    store::keys::rotate(
+                        &db,
+                        &secrets,
+                        alg,
+                        now,
+                        config.keys.prepublication.as_secs() as i64,
+                        config.keys_overlap(),
+                    )
+                    .await
+                    .map_err(|e| format!("{e:#}"))?,
+                );
+            }
+            if output.json {
+                println!(
+                    "{}",
+                    serde_json::to_string(&rotations).expect("rotations serialize")
+                );
+            } else {
+                for r in &rotations {
+                    println!(
+                        "new {} key {}: published now, signs from {} ({} s from now); {} retire at {}",
+                        r.alg,
+                        r.kid,
+                        r.active_from,
+                        r.active_from - now,
+                        if r.retiring.is_empty() {
+                            "no keys".to_owned()
+                        } else {
+                            r.retiring.join(", ")
+                        },
+                        r.retired_at
+                    );
+                }
+            }
         }
     }
     Ok(())

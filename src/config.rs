@@ -35,6 +35,7 @@ const ENV_KEYS: &[&str] = &[
     "allow_password_signup",
     "require_pushed_authorization_requests",
     "pushed_request_lifetime",
+    "keys",
 ];
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
@@ -69,7 +70,33 @@ pub struct Config {
     /// How long a pushed request's `request_uri` can be used (once).
     #[serde(with = "humantime_serde")]
     pub pushed_request_lifetime: Duration,
+    pub keys: KeysConfig,
 }
+
+/// Signing-key rotation.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct KeysConfig {
+    /// How long a rotated-in key is published before it signs, so that relying parties
+    /// caching the JWKS (we allow 5 minutes) have it before they meet it.
+    #[serde(with = "humantime_serde")]
+    pub prepublication: Duration,
+    /// How often each node re-reads the keys from the database.
+    #[serde(with = "humantime_serde")]
+    pub reload_interval: Duration,
+}
+
+impl Default for KeysConfig {
+    fn default() -> Self {
+        Self {
+            prepublication: Duration::from_secs(3600),
+            reload_interval: Duration::from_secs(30),
+        }
+    }
+}
+
+/// How long `Cache-Control` lets relying parties keep the JWKS.
+pub const JWKS_MAX_AGE: Duration = Duration::from_secs(300);
 
 #[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq, Default)]
 #[serde(rename_all = "lowercase")]
@@ -298,6 +325,7 @@ impl Default for Config {
             allow_password_signup: false,
             require_pushed_authorization_requests: false,
             pushed_request_lifetime: Duration::from_secs(60),
+            keys: KeysConfig::default(),
         }
     }
 }
@@ -445,6 +473,7 @@ impl Config {
             ("policy.phr_lifetime", self.policy.phr_lifetime),
             ("policy.phrh_lifetime", self.policy.phrh_lifetime),
             ("pushed_request_lifetime", self.pushed_request_lifetime),
+            ("keys.reload_interval", self.keys.reload_interval),
         ] {
             if value < Duration::from_secs(1) {
                 return Err(invalid(key, "must be at least 1s".into()));
@@ -465,6 +494,15 @@ impl Config {
         }
         self.validate_webauthn(&issuer)?;
         self.validate_acr_names()?;
+        if self.keys.prepublication < JWKS_MAX_AGE + self.keys.reload_interval {
+            return Err(invalid(
+                "keys.prepublication",
+                format!(
+                    "must be at least the JWKS cache time ({} s) plus keys.reload_interval, so that every node and relying party has a new key before it signs",
+                    JWKS_MAX_AGE.as_secs()
+                ),
+            ));
+        }
         if self.theme.is_empty() || self.theme.contains(['/', '\\', '.']) {
             return Err(invalid(
                 "theme",
@@ -574,6 +612,12 @@ impl Config {
             }
         }
         Ok(())
+    }
+
+    /// How long a replaced signing key stays published after its successor starts signing:
+    /// until every token it signed has expired (plus a minute of clock skew).
+    pub fn keys_overlap(&self) -> i64 {
+        self.tokens.access_token.max(self.tokens.id_token).as_secs() as i64 + 60
     }
 
     /// The acr values in effect: configured names; `phrh` only when it can be reached.
@@ -695,6 +739,10 @@ mod tests {
             .starts_with("webauthn.trusted_authenticators")
         );
         assert!(check(|c| c.acr.mfa = "pwd".into()).starts_with("acr"));
+        assert!(
+            check(|c| c.keys.prepublication = Duration::from_secs(60))
+                .starts_with("keys.prepublication")
+        );
         assert!(check(|c| c.acr.phr = "a b".into()).starts_with("acr"));
     }
 

@@ -12,6 +12,9 @@ pub struct Model {
     #[sea_orm(column_type = "Text")]
     pub public_jwk: String,
     pub created_at: i64,
+    /// When it starts signing; NULL: since `created_at`.
+    pub active_from: Option<i64>,
+    /// When it stops being published (every token it signed has expired by then).
     pub retired_at: Option<i64>,
 }
 

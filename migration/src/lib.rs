@@ -11,6 +11,7 @@ mod m0005_client_min_acr;
 mod m0006_signup;
 mod m0007_client_grants;
 mod m0008_pushed_requests;
+mod m0009_key_rotation;
 
 pub struct Migrator;
 
@@ -26,6 +27,7 @@ impl MigratorTrait for Migrator {
             Box::new(m0006_signup::Migration),
             Box::new(m0007_client_grants::Migration),
             Box::new(m0008_pushed_requests::Migration),
+            Box::new(m0009_key_rotation::Migration),
         ]
     }
 }

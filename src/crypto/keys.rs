@@ -56,6 +56,8 @@ pub struct StoredKey {
     pub alg: SigningAlg,
     pub private_jwk: String,
     pub public_jwk: String,
+    /// Unix time from which it signs (before that it is only published).
+    pub active_from: i64,
 }
 
 impl fmt::Debug for StoredKey {
@@ -91,6 +93,7 @@ impl StoredKey {
             alg,
             private_jwk: private.to_string(),
             public_jwk: public.to_string(),
+            active_from: 0,
         })
     }
 }
@@ -98,22 +101,29 @@ impl StoredKey {
 struct LoadedKey {
     kid: String,
     alg: SigningAlg,
+    active_from: i64,
     public: Jwk,
     signer: Box<dyn JwsSigner>,
     verifier: Box<dyn JwsVerifier>,
 }
 
-/// The keys in use: the first key of each algorithm signs; all of them verify and are
-/// published in the JWKS.
+/// The published keys: all of them verify and appear in the JWKS; of each algorithm, the
+/// newest one whose `active_from` has come signs. Reloaded from the database now and then
+/// ([`SigningKeys::reload`]), so a rotation made by the CLI reaches every node.
 pub struct SigningKeys {
+    set: std::sync::RwLock<std::sync::Arc<KeySet>>,
+}
+
+struct KeySet {
     keys: Vec<LoadedKey>,
     by_kid: HashMap<String, usize>,
 }
 
 impl fmt::Debug for SigningKeys {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let set = self.current();
         f.debug_list()
-            .entries(self.keys.iter().map(|k| (&k.kid, k.alg)))
+            .entries(set.keys.iter().map(|k| (&k.kid, k.alg)))
             .finish()
     }
 }
@@ -125,8 +135,48 @@ pub enum TokenError {
 }
 
 impl SigningKeys {
-    /// Builds the key set from stored keys, oldest first. Every algorithm must be present.
+    /// Builds the key set from stored keys. Every algorithm must be present.
     pub fn load(stored: &[StoredKey]) -> anyhow::Result<SigningKeys> {
+        Ok(SigningKeys {
+            set: std::sync::RwLock::new(std::sync::Arc::new(KeySet::load(stored)?)),
+        })
+    }
+
+    /// Replaces the key set (after a rotation, or a key's retirement).
+    pub fn reload(&self, stored: &[StoredKey]) -> anyhow::Result<()> {
+        let set = std::sync::Arc::new(KeySet::load(stored)?);
+        *self.set.write().unwrap_or_else(|e| e.into_inner()) = set;
+        Ok(())
+    }
+
+    fn current(&self) -> std::sync::Arc<KeySet> {
+        self.set.read().unwrap_or_else(|e| e.into_inner()).clone()
+    }
+
+    /// Signs `claims` as a compact JWS with `typ` in the header.
+    pub fn sign(
+        &self,
+        alg: SigningAlg,
+        typ: &str,
+        claims: Map<String, Value>,
+    ) -> anyhow::Result<String> {
+        self.current().sign(alg, typ, claims, crate::model::now())
+    }
+
+    /// Verifies a JWS we issued and returns its header `typ` and claims. Expiry and other
+    /// claim checks are the caller's.
+    pub fn verify(&self, token: &str) -> Result<(Option<String>, Map<String, Value>), TokenError> {
+        self.current().verify(token)
+    }
+
+    /// The JWK Set document (RFC 7517 §5) of every published key.
+    pub fn jwks(&self) -> Value {
+        self.current().jwks()
+    }
+}
+
+impl KeySet {
+    fn load(stored: &[StoredKey]) -> anyhow::Result<KeySet> {
         let mut keys = Vec::new();
         for key in stored {
             let private = Jwk::from_bytes(key.private_jwk.as_bytes())?;
@@ -144,6 +194,7 @@ impl SigningKeys {
             keys.push(LoadedKey {
                 kid: key.kid.clone(),
                 alg: key.alg,
+                active_from: key.active_from,
                 public,
                 signer,
                 verifier,
@@ -160,24 +211,28 @@ impl SigningKeys {
             .enumerate()
             .map(|(i, k)| (k.kid.clone(), i))
             .collect();
-        Ok(SigningKeys { keys, by_kid })
+        Ok(KeySet { keys, by_kid })
     }
 
-    fn signing_key(&self, alg: SigningAlg) -> &LoadedKey {
-        self.keys
-            .iter()
-            .find(|k| k.alg == alg)
-            .expect("SigningKeys::load checks every algorithm has a key")
+    /// The newest key of `alg` that may sign at `now`; before any has come into force (only
+    /// possible with a clock far behind), the oldest.
+    fn signing_key(&self, alg: SigningAlg, now: i64) -> &LoadedKey {
+        let of_alg = || self.keys.iter().filter(|k| k.alg == alg);
+        of_alg()
+            .filter(|k| k.active_from <= now)
+            .max_by_key(|k| k.active_from)
+            .or_else(|| of_alg().min_by_key(|k| k.active_from))
+            .expect("KeySet::load checks every algorithm has a key")
     }
 
-    /// Signs `claims` as a compact JWS with `typ` in the header.
-    pub fn sign(
+    fn sign(
         &self,
         alg: SigningAlg,
         typ: &str,
         claims: Map<String, Value>,
+        now: i64,
     ) -> anyhow::Result<String> {
-        let key = self.signing_key(alg);
+        let key = self.signing_key(alg, now);
         let mut header = JwsHeader::new();
         header.set_token_type(typ);
         header.set_key_id(&key.kid);
@@ -189,9 +244,7 @@ impl SigningKeys {
         )?)
     }
 
-    /// Verifies a JWS we issued and returns its header `typ` and claims. Expiry and other
-    /// claim checks are the caller's.
-    pub fn verify(&self, token: &str) -> Result<(Option<String>, Map<String, Value>), TokenError> {
+    fn verify(&self, token: &str) -> Result<(Option<String>, Map<String, Value>), TokenError> {
         let (payload, header) = jwt::decode_with_verifier_selector(token, |header| {
             Ok(header
                 .key_id()
@@ -205,8 +258,7 @@ impl SigningKeys {
         ))
     }
 
-    /// The JWK Set document (RFC 7517 §5) of every public key.
-    pub fn jwks(&self) -> Value {
+    fn jwks(&self) -> Value {
         let keys: Vec<Value> = self
             .keys
             .iter()

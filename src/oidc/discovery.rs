@@ -4,7 +4,7 @@
 use axum::{
     Json,
     extract::State,
-    http::header,
+    http::{HeaderValue, header},
     response::{IntoResponse, Response},
 };
 use serde_json::json;
@@ -81,8 +81,18 @@ pub async fn get_discovery(State(state): State<AppState>) -> Response {
 pub async fn get_jwks(State(state): State<AppState>) -> Response {
     (
         [
-            (header::CACHE_CONTROL, "public, max-age=300"),
-            (header::CONTENT_TYPE, "application/jwk-set+json"),
+            (
+                header::CACHE_CONTROL,
+                HeaderValue::from_str(&format!(
+                    "public, max-age={}",
+                    crate::config::JWKS_MAX_AGE.as_secs()
+                ))
+                .expect("a valid header"),
+            ),
+            (
+                header::CONTENT_TYPE,
+                HeaderValue::from_static("application/jwk-set+json"),
+            ),
         ],
         state.keys.jwks().to_string(),
     )

@@ -586,3 +586,44 @@ async fn a_machine_client_is_created_from_the_cli() {
         1
     );
 }
+
+#[tokio::test]
+async fn signing_keys_are_listed_and_rotated_from_the_cli() {
+    let cli = Cli::new().await;
+    // A fresh database gets its first keys on the first rotation.
+    let rotated: serde_json::Value =
+        serde_json::from_str(&cli.ok(&["keys", "rotate", "--alg", "RS256", "--json"])).unwrap();
+    let rotation = &rotated[0];
+    assert_eq!(rotation["alg"], "RS256");
+    assert_eq!(rotation["retiring"].as_array().unwrap().len(), 1);
+    let prepublication = rotation["active_from"].as_i64().unwrap() - idp::model::now();
+    assert!((3590..=3600).contains(&prepublication), "{prepublication}");
+
+    let listed: serde_json::Value =
+        serde_json::from_str(&cli.ok(&["keys", "list", "--json"])).unwrap();
+    let states: Vec<(String, String)> = listed
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|k| {
+            (
+                k["alg"].as_str().unwrap().to_owned(),
+                k["state"].as_str().unwrap().to_owned(),
+            )
+        })
+        .collect();
+    assert_eq!(states.len(), 3, "{states:?}");
+    for expected in [
+        ("RS256", "pending"),
+        ("RS256", "signing"),
+        ("ES256", "signing"),
+    ] {
+        assert!(
+            states.contains(&(expected.0.to_owned(), expected.1.to_owned())),
+            "{states:?}"
+        );
+    }
+    assert!(!cli.ok(&["keys", "list"]).contains("private"));
+    let bad = cli.fails(cli.run(&["keys", "rotate", "--alg", "HS256"]));
+    assert!(bad.contains("HS256"), "{bad}");
+}

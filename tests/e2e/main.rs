@@ -13,6 +13,7 @@ mod cli;
 mod client_credentials;
 mod demo_rp;
 mod flow;
+mod keys;
 mod login;
 mod logout;
 mod par;

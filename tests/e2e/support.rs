@@ -23,6 +23,7 @@ const POSTGRES_ENV: &str = "TEST_POSTGRES_URL";
 pub struct TestServer {
     pub issuer: String,
     pub db: DatabaseConnection,
+    pub secret_key_file: std::path::PathBuf,
     _dir: Arc<tempfile::TempDir>,
 }
 
@@ -84,6 +85,7 @@ impl TestServer {
         TestServer {
             issuer: config.issuer.clone(),
             db,
+            secret_key_file: config.secret_key_file.clone(),
             _dir: dir,
         }
     }
