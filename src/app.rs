@@ -30,6 +30,8 @@ pub struct Inner {
     pub passwords: PasswordHasherConfig,
     /// The WebAuthn relying party; `None` when passkeys cannot work (an IP-address issuer).
     pub passkeys: Option<PasskeyService>,
+    /// `private_key_jwt` clients' JWK Sets fetched from their `jwks_uri`.
+    pub client_keys: crate::oidc::client_assertion::JwksCache,
 }
 
 impl Deref for AppState {
@@ -73,6 +75,7 @@ impl App {
             templates,
             passwords,
             passkeys,
+            client_keys: Default::default(),
         }));
         let router = crate::web::router(state.clone());
         Ok(App {
@@ -141,6 +144,7 @@ async fn housekeeping(state: AppState) {
             store::user_sessions::delete_expired(&state.db, now).await?;
             store::ceremonies::delete_expired(&state.db, now).await?;
             store::pushed_requests::delete_expired(&state.db, now).await?;
+            crate::oidc::client_assertion::delete_expired(&state.db, now).await?;
             anyhow::Ok(())
         }
         .await;

@@ -16,7 +16,7 @@ use crate::{
     app::App,
     config::Config,
     crypto::{keys::SigningAlg, password::PasswordHasherConfig},
-    model::client::{Client, GrantType},
+    model::client::{Client, GrantType, TokenEndpointAuthMethod},
     store,
 };
 
@@ -58,6 +58,8 @@ pub enum Command {
 }
 
 #[derive(Debug, Subcommand)]
+// Parsed once per run: the size of the largest variant does not matter.
+#[allow(clippy::large_enum_variant)]
 pub enum ClientCommand {
     /// Register a client; prints its id and (for confidential clients) its secret, once
     Add {
@@ -93,6 +95,16 @@ pub enum ClientCommand {
         /// The client must push its authorization requests first (RFC 9126 PAR)
         #[arg(long)]
         require_par: bool,
+        /// How a confidential client authenticates: client_secret_basic (default),
+        /// client_secret_post, or private_key_jwt (a JWT signed with its key, RFC 7523)
+        #[arg(long, value_name = "METHOD")]
+        auth_method: Option<String>,
+        /// private_key_jwt: where the client publishes its public keys (a JWK Set)
+        #[arg(long, value_name = "URI", conflicts_with = "jwks_file")]
+        jwks_uri: Option<String>,
+        /// private_key_jwt: a file holding the client's public keys (a JWK Set)
+        #[arg(long, value_name = "FILE")]
+        jwks_file: Option<PathBuf>,
         #[command(flatten)]
         output: Output,
     },
@@ -355,6 +367,12 @@ fn print_client(config: &Config, client: &Client) {
     if client.require_pushed_authorization_requests {
         println!("requires PAR:    yes");
     }
+    if let Some(uri) = &client.jwks_uri {
+        println!("jwks uri:        {uri}");
+    }
+    if client.jwks.is_some() {
+        println!("jwks:            registered");
+    }
 }
 
 async fn client(config: &Config, command: ClientCommand) -> CliResult {
@@ -377,8 +395,30 @@ async fn client(config: &Config, command: ClientCommand) -> CliResult {
             grants,
             scopes,
             require_par,
+            auth_method,
+            jwks_uri,
+            jwks_file,
             output,
         } => {
+            let auth_method = match auth_method {
+                Some(m) => Some(
+                    TokenEndpointAuthMethod::parse(&m)
+                        .filter(|m| *m != TokenEndpointAuthMethod::None)
+                        .ok_or_else(|| {
+                            format!(
+                                "unknown auth method {m:?}; use client_secret_basic, client_secret_post or private_key_jwt"
+                            )
+                        })?,
+                ),
+                None => None,
+            };
+            let jwks = match jwks_file {
+                Some(path) => Some(
+                    std::fs::read_to_string(&path)
+                        .map_err(|e| format!("--jwks-file {}: {e}", path.display()))?,
+                ),
+                None => None,
+            };
             let grant_types = grants
                 .iter()
                 .map(|g| {
@@ -409,6 +449,9 @@ async fn client(config: &Config, command: ClientCommand) -> CliResult {
                 grant_types,
                 scopes,
                 require_par,
+                auth_method,
+                jwks,
+                jwks_uri,
             };
             let credentials = admin::clients::create(&db, new)
                 .await

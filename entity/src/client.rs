@@ -19,6 +19,11 @@ pub struct Model {
     pub scope: Option<String>,
     /// The client must push its authorization requests (RFC 9126 §6).
     pub require_par: bool,
+    /// The public keys of a `private_key_jwt` client: a JWK Set...
+    #[sea_orm(column_type = "Text", nullable)]
+    pub jwks: Option<String>,
+    /// ...or where to fetch it.
+    pub jwks_uri: Option<String>,
     pub created_at: i64,
     pub updated_at: i64,
 }

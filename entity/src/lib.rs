@@ -15,6 +15,7 @@ pub mod pushed_request;
 pub mod refresh_token;
 pub mod security_event;
 pub mod signing_key;
+pub mod used_assertion;
 pub mod user;
 pub mod user_session;
 pub mod webauthn_ceremony;

@@ -12,6 +12,7 @@ mod m0006_signup;
 mod m0007_client_grants;
 mod m0008_pushed_requests;
 mod m0009_key_rotation;
+mod m0010_client_keys;
 
 pub struct Migrator;
 
@@ -28,6 +29,7 @@ impl MigratorTrait for Migrator {
             Box::new(m0007_client_grants::Migration),
             Box::new(m0008_pushed_requests::Migration),
             Box::new(m0009_key_rotation::Migration),
+            Box::new(m0010_client_keys::Migration),
         ]
     }
 }

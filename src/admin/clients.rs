@@ -29,6 +29,12 @@ pub struct NewClient {
     pub scopes: Vec<String>,
     /// The client must push its authorization requests (RFC 9126).
     pub require_par: bool,
+    /// How a confidential client authenticates [default: client_secret_basic].
+    pub auth_method: Option<TokenEndpointAuthMethod>,
+    /// A `private_key_jwt` client's public keys: a JWK Set...
+    pub jwks: Option<String>,
+    /// ...or an https URL serving it.
+    pub jwks_uri: Option<String>,
 }
 
 /// A client just created or re-keyed, with its secret in clear: shown once, never stored.
@@ -115,14 +121,52 @@ pub async fn create(
             post_logout_redirect_uris.push(uri);
         }
     }
-    let (client_type, method, secret) = if new.public {
-        (ClientType::Public, TokenEndpointAuthMethod::None, None)
+    let method = match (new.public, new.auth_method) {
+        (true, None | Some(TokenEndpointAuthMethod::None)) => TokenEndpointAuthMethod::None,
+        (true, Some(_)) => {
+            return Err(AdminError::Invalid(
+                "a public client does not authenticate (its auth method is none)".into(),
+            ));
+        }
+        (false, None) => TokenEndpointAuthMethod::ClientSecretBasic,
+        (false, Some(TokenEndpointAuthMethod::None)) => {
+            return Err(AdminError::Invalid(
+                "auth method none is for public clients (--public)".into(),
+            ));
+        }
+        (false, Some(method)) => method,
+    };
+    let (jwks, jwks_uri) = if method == TokenEndpointAuthMethod::PrivateKeyJwt {
+        match (new.jwks, new.jwks_uri) {
+            (Some(jwks), None) => (
+                Some(
+                    crate::oidc::client_assertion::check_jwks(&jwks)
+                        .map_err(AdminError::Invalid)?,
+                ),
+                None,
+            ),
+            (None, Some(uri)) => {
+                crate::oidc::client_assertion::check_jwks_uri(&uri).map_err(AdminError::Invalid)?;
+                (None, Some(uri))
+            }
+            _ => {
+                return Err(AdminError::Invalid(
+                    "private_key_jwt needs the client's public keys: a JWK Set file or a jwks_uri (one of them)".into(),
+                ));
+            }
+        }
     } else {
-        (
-            ClientType::Confidential,
-            TokenEndpointAuthMethod::ClientSecretBasic,
-            Some(random::secret()),
-        )
+        if new.jwks.is_some() || new.jwks_uri.is_some() {
+            return Err(AdminError::Invalid(
+                "a JWK Set is only for the private_key_jwt auth method".into(),
+            ));
+        }
+        (None, None)
+    };
+    let (client_type, secret) = match method {
+        TokenEndpointAuthMethod::None => (ClientType::Public, None),
+        TokenEndpointAuthMethod::PrivateKeyJwt => (ClientType::Confidential, None),
+        _ => (ClientType::Confidential, Some(random::secret())),
     };
     let client = Client {
         client_id: random::client_id(),
@@ -136,6 +180,8 @@ pub async fn create(
         grant_types,
         scope,
         require_pushed_authorization_requests: new.require_par,
+        jwks,
+        jwks_uri,
         secret_hash: secret.as_deref().map(random::digest),
         created_at: now(),
     };

@@ -22,6 +22,9 @@ pub enum TokenEndpointAuthMethod {
     ClientSecretPost,
     #[serde(rename = "none")]
     None,
+    /// A JWT signed with the client's private key (RFC 7523 §2.2, OIDC Core §9).
+    #[serde(rename = "private_key_jwt")]
+    PrivateKeyJwt,
 }
 
 impl TokenEndpointAuthMethod {
@@ -30,6 +33,7 @@ impl TokenEndpointAuthMethod {
             Self::ClientSecretBasic => "client_secret_basic",
             Self::ClientSecretPost => "client_secret_post",
             Self::None => "none",
+            Self::PrivateKeyJwt => "private_key_jwt",
         }
     }
 
@@ -38,6 +42,7 @@ impl TokenEndpointAuthMethod {
             "client_secret_basic" => Some(Self::ClientSecretBasic),
             "client_secret_post" => Some(Self::ClientSecretPost),
             "none" => Some(Self::None),
+            "private_key_jwt" => Some(Self::PrivateKeyJwt),
             _ => None,
         }
     }
@@ -93,6 +98,9 @@ pub struct Client {
     pub scope: Option<String>,
     /// Authorization requests must be pushed first (RFC 9126 §6).
     pub require_pushed_authorization_requests: bool,
+    /// A `private_key_jwt` client's JWK Set (JSON), or the URL to fetch it from.
+    pub jwks: Option<String>,
+    pub jwks_uri: Option<String>,
     #[serde(skip)]
     pub secret_hash: Option<String>,
     pub created_at: i64,
@@ -202,6 +210,8 @@ mod tests {
             grant_types: GrantType::DEFAULT.to_vec(),
             scope: None,
             require_pushed_authorization_requests: false,
+            jwks: None,
+            jwks_uri: None,
             secret_hash: None,
             created_at: 0,
         }

@@ -1,5 +1,6 @@
 //! Client authentication at the token endpoint (RFC 6749 §2.3): `client_secret_basic`,
-//! `client_secret_post`, and `none` for public clients.
+//! `client_secret_post`, `private_key_jwt` (RFC 7523, see `client_assertion`), and `none`
+//! for public clients.
 //! - a client uses exactly one method per request (RFC 6749 §2.3);
 //! - Basic credentials are form-urlencoded before base64 (RFC 6749 §2.3.1);
 //! - confidential clients must present their secret; public clients must not present one.
@@ -60,6 +61,18 @@ pub async fn authenticate(
     let basic = basic_credentials(headers)?;
     let form_id = form_value("client_id");
     let form_secret = form_value("client_secret");
+    let assertion_type = form_value("client_assertion_type");
+    if let Some(assertion) = form_value("client_assertion") {
+        if basic.is_some() || form_secret.is_some() {
+            return Err(OAuthError::invalid_request(
+                "use only one client authentication method",
+            ));
+        }
+        if assertion_type.as_deref() != Some(super::client_assertion::JWT_BEARER) {
+            return Err(invalid_client("unsupported client_assertion_type"));
+        }
+        return super::client_assertion::authenticate(state, form_id, &assertion).await;
+    }
 
     let (client_id, secret) = match (basic, form_secret) {
         (Some(_), Some(_)) => {

@@ -54,6 +54,8 @@ fn to_client(row: client::Model, uris: Vec<client_redirect_uri::Model>) -> Resul
         },
         scope: row.scope.clone(),
         require_pushed_authorization_requests: row.require_par,
+        jwks: row.jwks.clone(),
+        jwks_uri: row.jwks_uri.clone(),
         client_id: row.id,
         name: row.name,
         secret_hash: row.secret_hash,
@@ -81,6 +83,8 @@ pub async fn create(db: &sea_orm::DatabaseConnection, client: &Client) -> Result
         )),
         scope: Set(client.scope.clone()),
         require_par: Set(client.require_pushed_authorization_requests),
+        jwks: Set(client.jwks.clone()),
+        jwks_uri: Set(client.jwks_uri.clone()),
         created_at: Set(client.created_at),
         updated_at: Set(client.created_at),
     }

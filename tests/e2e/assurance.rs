@@ -126,6 +126,9 @@ async fn a_client_minimum_applies_to_every_request() {
             grant_types: Vec::new(),
             scopes: Vec::new(),
             require_par: false,
+            auth_method: None,
+            jwks: None,
+            jwks_uri: None,
         },
     )
     .await

@@ -627,3 +627,105 @@ async fn signing_keys_are_listed_and_rotated_from_the_cli() {
     let bad = cli.fails(cli.run(&["keys", "rotate", "--alg", "HS256"]));
     assert!(bad.contains("HS256"), "{bad}");
 }
+
+#[tokio::test]
+async fn a_key_based_client_is_registered_from_the_cli() {
+    let cli = Cli::new().await;
+    let mut key = josekit::jwk::Jwk::generate_ec_key(josekit::jwk::alg::ec::EcCurve::P256).unwrap();
+    key.set_key_id("k1");
+    let mut public = key.to_public_key().unwrap();
+    public.set_key_id("k1");
+    let jwks = serde_json::json!({"keys": [serde_json::Value::Object(public.as_ref().clone())]});
+    std::fs::write(cli.dir.path().join("jwks.json"), jwks.to_string()).unwrap();
+    let created: serde_json::Value = serde_json::from_str(&cli.ok(&[
+        "client",
+        "add",
+        "--name",
+        "Signer",
+        "--redirect-uri",
+        "https://signer.example/cb",
+        "--auth-method",
+        "private_key_jwt",
+        "--jwks-file",
+        "jwks.json",
+        "--json",
+    ]))
+    .unwrap();
+    assert!(created["client_secret"].is_null(), "{created}");
+    let id = created["client_id"].as_str().unwrap();
+    let shown: serde_json::Value =
+        serde_json::from_str(&cli.ok(&["client", "show", id, "--json"])).unwrap();
+    assert_eq!(shown["token_endpoint_auth_method"], "private_key_jwt");
+    let private = serde_json::json!({"keys": [serde_json::Value::Object(key.as_ref().clone())]});
+    std::fs::write(cli.dir.path().join("private.json"), private.to_string()).unwrap();
+    for bad in [
+        &[
+            "client",
+            "add",
+            "--name",
+            "X",
+            "--redirect-uri",
+            "https://x.example/cb",
+            "--auth-method",
+            "private_key_jwt",
+        ][..],
+        &[
+            "client",
+            "add",
+            "--name",
+            "X",
+            "--redirect-uri",
+            "https://x.example/cb",
+            "--auth-method",
+            "private_key_jwt",
+            "--jwks-file",
+            "private.json",
+        ],
+        &[
+            "client",
+            "add",
+            "--name",
+            "X",
+            "--redirect-uri",
+            "https://x.example/cb",
+            "--auth-method",
+            "private_key_jwt",
+            "--jwks-file",
+            "missing.json",
+        ],
+        &[
+            "client",
+            "add",
+            "--name",
+            "X",
+            "--redirect-uri",
+            "https://x.example/cb",
+            "--auth-method",
+            "private_key_jwt",
+            "--jwks-uri",
+            "http://keys.example/jwks",
+        ],
+        &[
+            "client",
+            "add",
+            "--name",
+            "X",
+            "--redirect-uri",
+            "https://x.example/cb",
+            "--auth-method",
+            "tls_client_auth",
+        ],
+        &[
+            "client",
+            "add",
+            "--name",
+            "X",
+            "--redirect-uri",
+            "https://x.example/cb",
+            "--jwks-uri",
+            "https://keys.example/jwks",
+        ],
+    ] {
+        cli.fails(cli.run(bad));
+    }
+}

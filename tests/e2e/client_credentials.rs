@@ -25,6 +25,9 @@ async fn machine_client(server: &TestServer) -> idp::admin::clients::ClientCrede
             grant_types: vec![GrantType::ClientCredentials],
             scopes: vec!["invoices:read".into(), "invoices:write".into()],
             require_par: false,
+            auth_method: None,
+            jwks: None,
+            jwks_uri: None,
         },
     )
     .await
@@ -194,6 +197,9 @@ async fn clients_are_held_to_their_grant_types() {
                 grant_types: grants.clone(),
                 scopes: scopes.iter().map(|s| s.to_string()).collect(),
                 require_par: false,
+                auth_method: None,
+                jwks: None,
+                jwks_uri: None,
             },
         )
         .await;

@@ -18,6 +18,7 @@ mod login;
 mod logout;
 mod par;
 mod passkey_api;
+mod private_key_jwt;
 mod revocation;
 mod signup;
 mod support;

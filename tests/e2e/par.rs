@@ -220,6 +220,9 @@ async fn a_client_that_must_push_cannot_send_the_browser_directly() {
             grant_types: Vec::new(),
             scopes: Vec::new(),
             require_par: true,
+            auth_method: None,
+            jwks: None,
+            jwks_uri: None,
         },
     )
     .await

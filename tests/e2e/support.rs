@@ -112,6 +112,9 @@ impl TestServer {
                 grant_types: Vec::new(),
                 scopes: Vec::new(),
                 require_par: false,
+                auth_method: None,
+                jwks: None,
+                jwks_uri: None,
             },
         )
         .await
