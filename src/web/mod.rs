@@ -56,6 +56,7 @@ pub fn router(state: AppState) -> Router {
         .merge(crate::signup::routes())
         .route(&format!("{}/{{file}}", routes::STATIC), get(get_static))
         .route(routes::HEALTH, get(|| async { "ok" }))
+        .route(routes::READY, get(ready))
         .fallback(not_found)
         .layer(sessions);
     for (name, value) in security_headers {
@@ -89,4 +90,18 @@ async fn not_found(State(state): State<AppState>) -> Response {
         "Page not found",
         "There is nothing at this address.",
     )
+}
+
+/// Readiness for a load balancer: this node can reach the database. (`/healthz` only says
+/// the process answers.)
+async fn ready(
+    axum::extract::State(state): axum::extract::State<AppState>,
+) -> (axum::http::StatusCode, &'static str) {
+    match tokio::time::timeout(std::time::Duration::from_secs(2), state.db.ping()).await {
+        Ok(Ok(())) => (axum::http::StatusCode::OK, "ready"),
+        _ => (
+            axum::http::StatusCode::SERVICE_UNAVAILABLE,
+            "the database cannot be reached",
+        ),
+    }
 }

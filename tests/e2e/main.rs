@@ -16,6 +16,7 @@ mod flow;
 mod keys;
 mod login;
 mod logout;
+mod nodes;
 mod par;
 mod passkey_api;
 mod private_key_jwt;

@@ -22,6 +22,8 @@ const POSTGRES_ENV: &str = "TEST_POSTGRES_URL";
 
 pub struct TestServer {
     pub issuer: String,
+    /// Where this node listens (the issuer's origin unless the test gave another issuer).
+    pub base_url: String,
     pub db: DatabaseConnection,
     pub secret_key_file: std::path::PathBuf,
     _dir: Arc<tempfile::TempDir>,
@@ -84,6 +86,7 @@ impl TestServer {
         let db = idp::store::connect(&config.database_url).await.unwrap();
         TestServer {
             issuer: config.issuer.clone(),
+            base_url: format!("http://localhost:{}", addr.port()),
             db,
             secret_key_file: config.secret_key_file.clone(),
             _dir: dir,
