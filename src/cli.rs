@@ -105,6 +105,9 @@ pub enum ClientCommand {
         /// private_key_jwt: a file holding the client's public keys (a JWK Set)
         #[arg(long, value_name = "FILE")]
         jwks_file: Option<PathBuf>,
+        /// Issue access tokens only with a DPoP proof, bound to the client's key (RFC 9449)
+        #[arg(long)]
+        dpop_bound: bool,
         #[command(flatten)]
         output: Output,
     },
@@ -373,6 +376,9 @@ fn print_client(config: &Config, client: &Client) {
     if client.jwks.is_some() {
         println!("jwks:            registered");
     }
+    if client.dpop_bound_access_tokens {
+        println!("DPoP-bound:      yes");
+    }
 }
 
 async fn client(config: &Config, command: ClientCommand) -> CliResult {
@@ -398,6 +404,7 @@ async fn client(config: &Config, command: ClientCommand) -> CliResult {
             auth_method,
             jwks_uri,
             jwks_file,
+            dpop_bound,
             output,
         } => {
             let auth_method = match auth_method {
@@ -452,6 +459,7 @@ async fn client(config: &Config, command: ClientCommand) -> CliResult {
                 auth_method,
                 jwks,
                 jwks_uri,
+                dpop_bound,
             };
             let credentials = admin::clients::create(&db, new)
                 .await

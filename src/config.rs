@@ -36,6 +36,7 @@ const ENV_KEYS: &[&str] = &[
     "require_pushed_authorization_requests",
     "pushed_request_lifetime",
     "keys",
+    "dpop",
 ];
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
@@ -71,6 +72,16 @@ pub struct Config {
     #[serde(with = "humantime_serde")]
     pub pushed_request_lifetime: Duration,
     pub keys: KeysConfig,
+    pub dpop: DpopConfig,
+}
+
+/// DPoP (RFC 9449) sender-constrained tokens.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct DpopConfig {
+    /// Proofs must carry a nonce this server issued in the last 5 minutes (RFC 9449 §8):
+    /// a proof made in advance by malware then expires quickly.
+    pub require_nonce: bool,
 }
 
 /// Signing-key rotation.
@@ -326,6 +337,7 @@ impl Default for Config {
             require_pushed_authorization_requests: false,
             pushed_request_lifetime: Duration::from_secs(60),
             keys: KeysConfig::default(),
+            dpop: DpopConfig::default(),
         }
     }
 }

@@ -24,6 +24,8 @@ pub struct Model {
     pub jwks: Option<String>,
     /// ...or where to fetch it.
     pub jwks_uri: Option<String>,
+    /// Access tokens only with a DPoP proof (RFC 9449 §5.2 `dpop_bound_access_tokens`).
+    pub dpop_bound: bool,
     pub created_at: i64,
     pub updated_at: i64,
 }

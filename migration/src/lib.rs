@@ -13,6 +13,7 @@ mod m0007_client_grants;
 mod m0008_pushed_requests;
 mod m0009_key_rotation;
 mod m0010_client_keys;
+mod m0011_dpop;
 
 pub struct Migrator;
 
@@ -30,6 +31,7 @@ impl MigratorTrait for Migrator {
             Box::new(m0008_pushed_requests::Migration),
             Box::new(m0009_key_rotation::Migration),
             Box::new(m0010_client_keys::Migration),
+            Box::new(m0011_dpop::Migration),
         ]
     }
 }

@@ -35,6 +35,8 @@ pub struct NewClient {
     pub jwks: Option<String>,
     /// ...or an https URL serving it.
     pub jwks_uri: Option<String>,
+    /// Access tokens only with a DPoP proof (RFC 9449).
+    pub dpop_bound: bool,
 }
 
 /// A client just created or re-keyed, with its secret in clear: shown once, never stored.
@@ -182,6 +184,7 @@ pub async fn create(
         require_pushed_authorization_requests: new.require_par,
         jwks,
         jwks_uri,
+        dpop_bound_access_tokens: new.dpop_bound,
         secret_hash: secret.as_deref().map(random::digest),
         created_at: now(),
     };

@@ -101,6 +101,8 @@ pub struct Client {
     /// A `private_key_jwt` client's JWK Set (JSON), or the URL to fetch it from.
     pub jwks: Option<String>,
     pub jwks_uri: Option<String>,
+    /// Access tokens only with a DPoP proof (RFC 9449 §5.2).
+    pub dpop_bound_access_tokens: bool,
     #[serde(skip)]
     pub secret_hash: Option<String>,
     pub created_at: i64,
@@ -212,6 +214,7 @@ mod tests {
             require_pushed_authorization_requests: false,
             jwks: None,
             jwks_uri: None,
+            dpop_bound_access_tokens: false,
             secret_hash: None,
             created_at: 0,
         }

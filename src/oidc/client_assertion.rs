@@ -179,7 +179,8 @@ impl JwksCache {
     }
 }
 
-fn verifier(jwk: &Jwk) -> Option<Box<dyn JwsVerifier>> {
+/// A verifier for a public JWK of an algorithm we accept (RS256, PS256, ES256).
+pub(crate) fn verifier(jwk: &Jwk) -> Option<Box<dyn JwsVerifier>> {
     let alg = jwk.algorithm();
     let boxed: Box<dyn JwsVerifier> = match (jwk.key_type(), alg) {
         ("RSA", None | Some("RS256")) => Box::new(RS256.verifier_from_jwk(jwk).ok()?),

@@ -59,6 +59,7 @@ pub fn document(state: &AppState) -> serde_json::Value {
         "id_token_signing_alg_values_supported": algs,
         "token_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post", "private_key_jwt", "none"],
         "token_endpoint_auth_signing_alg_values_supported": super::client_assertion::SIGNING_ALGS,
+        "dpop_signing_alg_values_supported": super::dpop::SIGNING_ALGS,
         "code_challenge_methods_supported": ["S256"],
         "claims_supported": CLAIMS_SUPPORTED,
         "acr_values_supported": state.config.acr_ladder().supported(),

@@ -33,6 +33,10 @@ pub enum ErrorCode {
     RegistrationNotSupported,
     InvalidToken,
     InsufficientScope,
+    /// RFC 9449 §5, §7.1.
+    InvalidDpopProof,
+    /// RFC 9449 §8: retry with the nonce in the `DPoP-Nonce` header.
+    UseDpopNonce,
 }
 
 impl ErrorCode {
@@ -56,6 +60,8 @@ impl ErrorCode {
             Self::RegistrationNotSupported => "registration_not_supported",
             Self::InvalidToken => "invalid_token",
             Self::InsufficientScope => "insufficient_scope",
+            Self::InvalidDpopProof => "invalid_dpop_proof",
+            Self::UseDpopNonce => "use_dpop_nonce",
         }
     }
 }

@@ -117,7 +117,12 @@ async fn introspect(
             "acr": claims.get("acr"),
             "amr": claims.get("amr"),
             "auth_time": claims.get("auth_time"),
+            // RFC 9449 §6.2: the key a DPoP-bound token is bound to.
+            "cnf": claims.get("cnf"),
         });
+        if claims.contains_key("cnf") {
+            answer["token_type"] = "DPoP".into();
+        }
         // A client_credentials token has no user: leave out what would be null.
         if let Some(fields) = answer.as_object_mut() {
             fields.retain(|_, v| !v.is_null());

@@ -5,6 +5,7 @@ pub mod authorize_request;
 pub mod client_assertion;
 pub mod client_auth;
 pub mod discovery;
+pub mod dpop;
 pub mod end_session;
 pub mod error;
 pub mod form;

@@ -11,7 +11,7 @@ use axum::{
 use sea_orm::TransactionTrait;
 
 use super::{
-    client_auth,
+    client_auth, dpop,
     error::{ErrorCode, JsonError, OAuthError},
     form::FormParams,
     pkce,
@@ -21,10 +21,11 @@ use crate::{
     app::AppState,
     crypto::random,
     model::{
-        client::{Client, GrantType},
+        client::{Client, ClientType, GrantType},
         now,
         scope::Scopes,
     },
+    routes,
     store::{
         self,
         tokens::{CodeLookup, Grant, RefreshLookup},
@@ -41,7 +42,18 @@ pub async fn post_token(
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
-    match token(&state, &headers, &body).await {
+    let url = format!("{}{}", state.config.issuer, routes::TOKEN);
+    let proof = match dpop::check(&state, &headers, "POST", &url, None).await {
+        Ok(proof) => proof,
+        Err(e) => {
+            let mut response = JsonError(e.oauth()).into_response();
+            if let Some(nonce) = e.nonce().and_then(|n| HeaderValue::from_str(n).ok()) {
+                response.headers_mut().insert("dpop-nonce", nonce);
+            }
+            return response;
+        }
+    };
+    match token(&state, &headers, &body, proof.as_ref()).await {
         Ok(tokens) => {
             let mut response = Json(tokens).into_response();
             let h = response.headers_mut();
@@ -57,11 +69,20 @@ async fn token(
     state: &AppState,
     headers: &HeaderMap,
     body: &[u8],
+    proof: Option<&dpop::Proof>,
 ) -> Result<TokenResponse, OAuthError> {
     let form = FormParams::parse(headers, body)?;
     let get = |name: &str| form.get(name);
 
     let client = client_auth::authenticate(state, headers, get).await?;
+    // RFC 9449 §10.1 `dpop_bound_access_tokens`.
+    if client.dpop_bound_access_tokens && proof.is_none() {
+        return Err(OAuthError::new(
+            ErrorCode::InvalidDpopProof,
+            "this client must send a DPoP proof",
+        ));
+    }
+    let jkt = proof.map(|p| p.jkt.as_str());
     match get("grant_type").as_deref() {
         None => Err(OAuthError::invalid_request(
             "the grant_type parameter is missing",
@@ -81,9 +102,9 @@ async fn token(
                 ));
             }
             match grant {
-                GrantType::AuthorizationCode => authorization_code(state, &client, &get).await,
-                GrantType::RefreshToken => refresh_token(state, &client, &get).await,
-                GrantType::ClientCredentials => client_credentials(state, &client, &get).await,
+                GrantType::AuthorizationCode => authorization_code(state, &client, &get, jkt).await,
+                GrantType::RefreshToken => refresh_token(state, &client, &get, jkt).await,
+                GrantType::ClientCredentials => client_credentials(state, &client, &get, jkt).await,
             }
         }
     }
@@ -95,6 +116,7 @@ async fn client_credentials(
     state: &AppState,
     client: &Client,
     get: &impl Fn(&str) -> Option<String>,
+    jkt: Option<&str>,
 ) -> Result<TokenResponse, OAuthError> {
     let allowed = Scopes::parse(client.scope.as_deref().unwrap_or_default()).unwrap_or_default();
     let scope = match get("scope") {
@@ -112,7 +134,7 @@ async fn client_credentials(
             requested
         }
     };
-    tokens::issue_for_client(state, client, &scope.to_string())
+    tokens::issue_for_client(state, client, &scope.to_string(), jkt)
         .await
         .map_err(internal)
 }
@@ -122,6 +144,7 @@ async fn authorization_code(
     state: &AppState,
     client: &Client,
     get: &impl Fn(&str) -> Option<String>,
+    jkt: Option<&str>,
 ) -> Result<TokenResponse, OAuthError> {
     let code =
         get("code").ok_or_else(|| OAuthError::invalid_request("the code parameter is missing"))?;
@@ -191,6 +214,11 @@ async fn authorization_code(
         nonce: record.nonce.clone(),
         authentication: record.authentication.clone(),
         expires_at: now + state.config.tokens.refresh_token.as_secs() as i64,
+        // RFC 9449 §5: a public client's refresh tokens are bound to its DPoP key (a
+        // confidential client's are already bound to its credentials).
+        dpop_jkt: jkt
+            .filter(|_| client.client_type == ClientType::Public)
+            .map(str::to_owned),
     };
     let txn = state.db.begin().await.map_err(internal)?;
     if !store::tokens::consume_code(&txn, &code_hash, &grant.id, now)
@@ -211,6 +239,7 @@ async fn authorization_code(
         &grant,
         &grant.scope,
         grant.nonce.as_deref(),
+        jkt,
     )
     .await
     .map_err(internal)?;
@@ -224,6 +253,7 @@ async fn refresh_token(
     state: &AppState,
     client: &Client,
     get: &impl Fn(&str) -> Option<String>,
+    jkt: Option<&str>,
 ) -> Result<TokenResponse, OAuthError> {
     let token = get("refresh_token")
         .ok_or_else(|| OAuthError::invalid_request("the refresh_token parameter is missing"))?;
@@ -257,6 +287,14 @@ async fn refresh_token(
     if grant.client_id != client.client_id {
         return Err(invalid());
     }
+    if let Some(bound) = &grant.dpop_jkt
+        && jkt != Some(bound.as_str())
+    {
+        return Err(OAuthError::new(
+            ErrorCode::InvalidDpopProof,
+            "the refresh token is bound to a DPoP key: send a proof made with it",
+        ));
+    }
     // RFC 6749 §6: a narrower scope may be asked for, never a wider one.
     let scope = match get("scope") {
         None => grant.scope.clone(),
@@ -282,7 +320,7 @@ async fn refresh_token(
     {
         return Err(invalid());
     }
-    let response = tokens::issue(&txn, state, client, &grant, &scope, None)
+    let response = tokens::issue(&txn, state, client, &grant, &scope, None, jkt)
         .await
         .map_err(internal)?;
     txn.commit().await.map_err(internal)?;

@@ -53,6 +53,7 @@ pub async fn issue(
     grant: &Grant,
     scope: &str,
     nonce: Option<&str>,
+    dpop_jkt: Option<&str>,
 ) -> anyhow::Result<TokenResponse> {
     let now = crate::model::now();
     let auth = &grant.authentication;
@@ -82,7 +83,8 @@ pub async fn issue(
             "auth_time": auth.auth_time,
             "acr": auth.acr(&state.config.acr_ladder()),
             "amr": auth.amr(),
-        })),
+        }))
+        .with_cnf(dpop_jkt),
     )?;
 
     let scopes = Scopes::parse(scope).unwrap_or_default();
@@ -134,7 +136,7 @@ pub async fn issue(
 
     Ok(TokenResponse {
         access_token,
-        token_type: "Bearer",
+        token_type: token_type(dpop_jkt),
         expires_in: lifetime,
         scope: scope.to_owned(),
         refresh_token,
@@ -162,6 +164,7 @@ pub async fn issue_for_client(
     state: &AppState,
     client: &Client,
     scope: &str,
+    dpop_jkt: Option<&str>,
 ) -> anyhow::Result<TokenResponse> {
     let now = crate::model::now();
     let lifetime = state.config.tokens.access_token.as_secs();
@@ -187,14 +190,34 @@ pub async fn issue_for_client(
             "exp": record.expires_at,
             "jti": jti,
             "scope": scope,
-        })),
+        }))
+        .with_cnf(dpop_jkt),
     )?;
     Ok(TokenResponse {
         access_token,
-        token_type: "Bearer",
+        token_type: token_type(dpop_jkt),
         expires_in: lifetime,
         scope: scope.to_owned(),
         refresh_token: None,
         id_token: None,
     })
+}
+
+/// `Bearer`, or `DPoP` for a sender-constrained token (RFC 9449 §5).
+fn token_type(dpop_jkt: Option<&str>) -> &'static str {
+    if dpop_jkt.is_some() { "DPoP" } else { "Bearer" }
+}
+
+trait WithCnf {
+    fn with_cnf(self, dpop_jkt: Option<&str>) -> Self;
+}
+
+impl WithCnf for Map<String, Value> {
+    /// RFC 9449 §6.1: a DPoP-bound JWT access token names its key in `cnf.jkt`.
+    fn with_cnf(mut self, dpop_jkt: Option<&str>) -> Self {
+        if let Some(jkt) = dpop_jkt {
+            self.insert("cnf".into(), json!({ "jkt": jkt }));
+        }
+        self
+    }
 }

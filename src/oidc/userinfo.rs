@@ -12,6 +12,7 @@ use axum::{
 use serde_json::{Map, Value, json};
 
 use super::{
+    dpop,
     error::{ErrorCode, JsonError, OAuthError, missing_bearer_token},
     tokens::{ACCESS_TOKEN_TYP, access_token_audience},
 };
@@ -25,7 +26,7 @@ use crate::{
 };
 
 pub async fn get_userinfo(State(state): State<AppState>, headers: HeaderMap) -> Response {
-    userinfo(&state, &headers, None).await
+    userinfo(&state, &headers, "GET", None).await
 }
 
 pub async fn post_userinfo(
@@ -48,20 +49,54 @@ pub async fn post_userinfo(
     } else {
         None
     };
-    userinfo(&state, &headers, form_token).await
+    userinfo(&state, &headers, "POST", form_token).await
 }
 
 fn invalid_token(description: &'static str) -> OAuthError {
     OAuthError::new(ErrorCode::InvalidToken, description)
 }
 
-async fn userinfo(state: &AppState, headers: &HeaderMap, form_token: Option<String>) -> Response {
-    let header_token = headers
+/// A DPoP failure at this resource: 401 with a `DPoP` challenge (RFC 9449 §7.1), and a new
+/// nonce when one is needed.
+fn dpop_error(error: &dpop::ProofError) -> Response {
+    let oauth = error.oauth();
+    let mut response = (
+        axum::http::StatusCode::UNAUTHORIZED,
+        Json(json!({"error": oauth.code.as_str(), "error_description": oauth.description})),
+    )
+        .into_response();
+    let challenge = format!(
+        r#"DPoP error="{}", algs="{}""#,
+        oauth.code.as_str(),
+        dpop::SIGNING_ALGS.join(" ")
+    );
+    let headers = response.headers_mut();
+    if let Ok(value) = HeaderValue::from_str(&challenge) {
+        headers.insert(header::WWW_AUTHENTICATE, value);
+    }
+    if let Some(nonce) = error.nonce().and_then(|n| HeaderValue::from_str(n).ok()) {
+        headers.insert("dpop-nonce", nonce);
+    }
+    headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    response
+}
+
+async fn userinfo(
+    state: &AppState,
+    headers: &HeaderMap,
+    method: &str,
+    form_token: Option<String>,
+) -> Response {
+    // RFC 6750 `Bearer`, or RFC 9449 §7.1 `DPoP` for a sender-constrained token.
+    let authorization = headers
         .get(header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.split_once(' '))
-        .filter(|(scheme, _)| scheme.eq_ignore_ascii_case("bearer"))
-        .map(|(_, token)| token.trim().to_owned());
+        .filter(|(scheme, _)| {
+            scheme.eq_ignore_ascii_case("bearer") || scheme.eq_ignore_ascii_case("dpop")
+        });
+    let uses_dpop = authorization.is_some_and(|(scheme, _)| scheme.eq_ignore_ascii_case("dpop"));
+    let header_token = authorization.map(|(_, token)| token.trim().to_owned());
     let token = match (header_token, form_token) {
         (Some(_), Some(_)) => {
             // RFC 6750 §2: a client MUST NOT use more than one method.
@@ -73,7 +108,21 @@ async fn userinfo(state: &AppState, headers: &HeaderMap, form_token: Option<Stri
         (Some(t), None) | (None, Some(t)) => t,
         (None, None) => return missing_bearer_token(),
     };
-    match claims(state, &token).await {
+    let proof = if uses_dpop {
+        let url = format!("{}{}", state.config.issuer, crate::routes::USERINFO);
+        match dpop::check(state, headers, method, &url, Some(&token)).await {
+            Ok(Some(proof)) => Some(proof),
+            Ok(None) => {
+                return dpop_error(&dpop::ProofError::Invalid(
+                    "the DPoP scheme needs a DPoP proof",
+                ));
+            }
+            Err(e) => return dpop_error(&e),
+        }
+    } else {
+        None
+    };
+    match claims(state, &token, proof.as_ref()).await {
         Ok(claims) => {
             let mut response = Json(claims).into_response();
             response
@@ -85,7 +134,11 @@ async fn userinfo(state: &AppState, headers: &HeaderMap, form_token: Option<Stri
     }
 }
 
-async fn claims(state: &AppState, token: &str) -> Result<Map<String, Value>, OAuthError> {
+async fn claims(
+    state: &AppState,
+    token: &str,
+    proof: Option<&dpop::Proof>,
+) -> Result<Map<String, Value>, OAuthError> {
     let now = now();
     let (typ, claims) = state
         .keys
@@ -101,6 +154,21 @@ async fn claims(state: &AppState, token: &str) -> Result<Map<String, Value>, OAu
             .is_some_and(|exp| exp > now);
     if !valid {
         return Err(invalid_token("the access token is invalid or expired"));
+    }
+    // A DPoP-bound token needs a proof with its key; a bearer token is not used with DPoP.
+    let bound_to = claims
+        .get("cnf")
+        .and_then(|c| c.get("jkt"))
+        .and_then(Value::as_str);
+    match (bound_to, proof) {
+        (None, None) => {}
+        (Some(jkt), Some(proof)) if proof.jkt == jkt => {}
+        (Some(_), None) => {
+            return Err(invalid_token(
+                "the access token is DPoP-bound: use the DPoP scheme with a proof",
+            ));
+        }
+        _ => return Err(invalid_token("the DPoP proof is not for this access token")),
     }
     let jti = str_claim("jti").ok_or_else(|| invalid_token("the access token is invalid"))?;
     let internal = |e: sea_orm::DbErr| {

@@ -56,6 +56,7 @@ fn to_client(row: client::Model, uris: Vec<client_redirect_uri::Model>) -> Resul
         require_pushed_authorization_requests: row.require_par,
         jwks: row.jwks.clone(),
         jwks_uri: row.jwks_uri.clone(),
+        dpop_bound_access_tokens: row.dpop_bound,
         client_id: row.id,
         name: row.name,
         secret_hash: row.secret_hash,
@@ -85,6 +86,7 @@ pub async fn create(db: &sea_orm::DatabaseConnection, client: &Client) -> Result
         require_par: Set(client.require_pushed_authorization_requests),
         jwks: Set(client.jwks.clone()),
         jwks_uri: Set(client.jwks_uri.clone()),
+        dpop_bound: Set(client.dpop_bound_access_tokens),
         created_at: Set(client.created_at),
         updated_at: Set(client.created_at),
     }

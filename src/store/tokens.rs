@@ -115,6 +115,8 @@ pub struct Grant {
     pub nonce: Option<String>,
     pub authentication: Authentication,
     pub expires_at: i64,
+    /// The DPoP key its refresh tokens are bound to, if any.
+    pub dpop_jkt: Option<String>,
 }
 
 pub async fn insert_grant(db: &impl ConnectionTrait, grant: &Grant, now: i64) -> Result<(), DbErr> {
@@ -129,6 +131,7 @@ pub async fn insert_grant(db: &impl ConnectionTrait, grant: &Grant, now: i64) ->
         created_at: Set(now),
         expires_at: Set(grant.expires_at),
         revoked_at: Set(None),
+        dpop_jkt: Set(grant.dpop_jkt.clone()),
     }
     .insert(db)
     .await?;
@@ -155,6 +158,7 @@ pub async fn active_grant(
         scope: row.scope,
         nonce: row.nonce,
         expires_at: row.expires_at,
+        dpop_jkt: row.dpop_jkt,
     }))
 }
 

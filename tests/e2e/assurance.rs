@@ -129,6 +129,7 @@ async fn a_client_minimum_applies_to_every_request() {
             auth_method: None,
             jwks: None,
             jwks_uri: None,
+            dpop_bound: false,
         },
     )
     .await

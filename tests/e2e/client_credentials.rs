@@ -28,6 +28,7 @@ async fn machine_client(server: &TestServer) -> idp::admin::clients::ClientCrede
             auth_method: None,
             jwks: None,
             jwks_uri: None,
+            dpop_bound: false,
         },
     )
     .await
@@ -200,6 +201,7 @@ async fn clients_are_held_to_their_grant_types() {
                 auth_method: None,
                 jwks: None,
                 jwks_uri: None,
+                dpop_bound: false,
             },
         )
         .await;

@@ -12,6 +12,7 @@ mod browser_totp;
 mod cli;
 mod client_credentials;
 mod demo_rp;
+mod dpop;
 mod flow;
 mod keys;
 mod login;

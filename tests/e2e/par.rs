@@ -223,6 +223,7 @@ async fn a_client_that_must_push_cannot_send_the_browser_directly() {
             auth_method: None,
             jwks: None,
             jwks_uri: None,
+            dpop_bound: false,
         },
     )
     .await

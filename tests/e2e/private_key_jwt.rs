@@ -94,6 +94,7 @@ async fn machine_with_keys(
             auth_method: Some(TokenEndpointAuthMethod::PrivateKeyJwt),
             jwks,
             jwks_uri,
+            dpop_bound: false,
         },
     )
     .await

@@ -118,6 +118,7 @@ impl TestServer {
                 auth_method: None,
                 jwks: None,
                 jwks_uri: None,
+                dpop_bound: false,
             },
         )
         .await
