@@ -274,6 +274,7 @@ fn too_many(seconds: i64) -> ApiError {
             login::too_many_attempts(seconds)
         ),
     )
+    .retry_after(seconds)
 }
 
 fn signup_error(error: SignupError) -> ApiError {

@@ -65,6 +65,13 @@ pub fn router(state: AppState) -> Router {
             HeaderValue::from_static(value),
         ));
     }
+    if https {
+        // Browsers that once saw us over https never try plain http again (two years).
+        router = router.layer(SetResponseHeaderLayer::if_not_present(
+            header::STRICT_TRANSPORT_SECURITY,
+            HeaderValue::from_static("max-age=63072000; includeSubDomains"),
+        ));
+    }
     router
         .layer(tower_http::trace::TraceLayer::new_for_http())
         .with_state(state)

@@ -14,6 +14,7 @@ mod client_credentials;
 mod demo_rp;
 mod dpop;
 mod flow;
+mod headers;
 mod keys;
 mod login;
 mod logout;

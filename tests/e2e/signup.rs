@@ -382,6 +382,12 @@ async fn signups_from_one_address_are_limited() {
         assert_eq!(response.status(), StatusCode::OK, "attempt {i}");
     }
     let blocked = page.begin(&server, "person10", "").await;
+    let retry_after: i64 = blocked.headers()["retry-after"]
+        .to_str()
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert!((3500..=3600).contains(&retry_after), "{retry_after}");
     assert_api_error(blocked, StatusCode::TOO_MANY_REQUESTS, "too_many_attempts").await;
 }
 
