@@ -13,6 +13,7 @@ use axum::{
     response::{IntoResponse, Redirect, Response},
 };
 use minijinja::context;
+use sea_orm::TransactionTrait;
 use serde::Deserialize;
 use tower_sessions::Session;
 
@@ -147,17 +148,19 @@ pub async fn post_recover(
             Some(user) if !user.disabled => Some(user),
             _ => None,
         };
+        // The code is spent and the sign-in moved on in one transaction: a double submit
+        // cannot spend a code without signing in.
+        let txn = state.db.begin().await?;
         let mut recovered = None;
         if let Some(user) = &user
-            && store::users::password_hash(&state.db, &user.id)
-                .await?
-                .is_none()
+            && store::users::password_hash(&txn, &user.id).await?.is_none()
             && crate::mfa::recovery::normalize(&form.code).is_some()
-            && store::recovery_codes::consume(&state.db, &user.id, &form.code).await?
+            && store::recovery_codes::consume(&txn, &user.id, &form.code).await?
         {
             recovered = Some(user.id.clone());
         }
         let Some(user_id) = recovered else {
+            txn.rollback().await?;
             if let Some(user) = &user {
                 security_events::record(
                     &state.db,
@@ -184,9 +187,8 @@ pub async fn post_recover(
             )
             .await;
         };
-        attempts::reset(&state.db, &name_key).await?;
         security_events::record(
-            &state.db,
+            &txn,
             Some(&user_id),
             super::code::kind::RECOVERY_CODE_USED,
             None,
@@ -196,9 +198,11 @@ pub async fn post_recover(
         let next = tx
             .recovery_code_verified(user_id, now)
             .map_err(|_| PageError::sign_in_expired())?;
-        if !store::transactions::advance(&state.db, &next.id, &previous, &next.step).await? {
+        if !store::transactions::advance(&txn, &next.id, &previous, &next.step).await? {
             return Err(PageError::sign_in_expired());
         }
+        txn.commit().await?;
+        attempts::reset(&state.db, &name_key).await?;
         Ok(Redirect::to(&next.next_url()).into_response())
     }
     .await

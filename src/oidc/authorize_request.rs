@@ -47,10 +47,27 @@ pub struct AuthorizationRequest {
 pub struct AcrRequest {
     /// The lowest rung of our ladder that satisfies the request (any listed value does), if
     /// a level was asked for.
+    #[serde(default, deserialize_with = "level_or_rank")]
     pub required: Option<Level>,
     /// Essential (the `claims` parameter's `"essential": true`, or the client's minimum):
     /// when unmet, the client gets `unmet_authentication_requirements` instead of tokens.
     pub essential: bool,
+}
+
+/// Sign-ins stored by an earlier version (in flight during an upgrade, or on an older node)
+/// hold the level as its position on the ladder.
+fn level_or_rank<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<Level>, D::Error> {
+    #[derive(Deserialize)]
+    #[serde(untagged)]
+    enum Stored {
+        Level(Level),
+        Rank(usize),
+    }
+    Ok(match Option::<Stored>::deserialize(d)? {
+        None => None,
+        Some(Stored::Level(level)) => Some(level),
+        Some(Stored::Rank(rank)) => Some(Level::ALL.get(rank).copied().unwrap_or(Level::Phrh)),
+    })
 }
 
 impl AcrRequest {
@@ -370,4 +387,21 @@ where
         acr,
     };
     Ok((client, request))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn stored_levels_are_read_by_name_or_by_their_old_rank() {
+        let read = |json: &str| serde_json::from_str::<AcrRequest>(json).unwrap().required;
+        assert_eq!(
+            read(r#"{"required":"phr","essential":true}"#),
+            Some(Level::Phr)
+        );
+        assert_eq!(read(r#"{"required":2,"essential":true}"#), Some(Level::Phr));
+        assert_eq!(read(r#"{"required":null,"essential":false}"#), None);
+        assert_eq!(read(r#"{"essential":false}"#), None);
+    }
 }

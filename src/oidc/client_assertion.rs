@@ -46,6 +46,8 @@ const JWKS_TTL: Duration = Duration::from_secs(300);
 /// An assertion the cached set cannot verify triggers a refetch (the client may have rotated
 /// its keys), at most this often per URL, so that junk assertions cannot make us hammer it.
 const JWKS_REFETCH: Duration = Duration::from_secs(30);
+/// The largest JWK Set we read from a `jwks_uri`.
+const MAX_JWKS_BYTES: usize = 64 * 1024;
 
 fn invalid_client(description: &'static str) -> OAuthError {
     OAuthError::new(ErrorCode::InvalidClient, description)
@@ -142,8 +144,14 @@ impl JwksCache {
             }
         }
         let fetched = async {
-            let response = self.http().get(uri).send().await?.error_for_status()?;
-            anyhow::Ok(response.text().await?)
+            let mut response = self.http().get(uri).send().await?.error_for_status()?;
+            // A JWK Set is small; a client's server cannot make us read without end.
+            let mut body = Vec::new();
+            while let Some(chunk) = response.chunk().await? {
+                body.extend_from_slice(&chunk);
+                anyhow::ensure!(body.len() <= MAX_JWKS_BYTES, "the JWK Set is too large");
+            }
+            anyhow::Ok(String::from_utf8(body)?)
         }
         .await
         .and_then(|body| check_jwks(&body).map_err(anyhow::Error::msg));
@@ -170,6 +178,16 @@ impl JwksCache {
             }
             Err(e) => {
                 tracing::warn!(%uri, error = format!("{e:#}"), "fetching a client's jwks_uri failed");
+                // A failed forced fetch counts against the throttle too.
+                if fresh
+                    && let Some(entry) = self
+                        .entries
+                        .lock()
+                        .unwrap_or_else(|e| e.into_inner())
+                        .get_mut(uri)
+                {
+                    entry.forced_at = Some(Instant::now());
+                }
                 // A stale set beats none while the client's server is down.
                 cached
                     .map(|c| c.jwks)

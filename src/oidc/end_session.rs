@@ -2,8 +2,8 @@
 //! browser to `end_session_endpoint` to end the user's session here too.
 //!
 //! - `id_token_hint` (one of our ID tokens, expired or not, §2) names the client and the user.
-//!   When it names the signed-in user, the session ends at once: only the client the user was
-//!   signed in to can hold such a token.
+//!   When it is an ID token of this browser's current session (same `sub` and `sid`), the
+//!   session ends at once: only a client the user signed in to in this session holds one.
 //! - Without a hint (or with one for another user) the user is asked first ("Sign out"), so a
 //!   link on any site cannot sign people out (§2: the OP SHOULD ask the End-User).
 //! - `post_logout_redirect_uri` must exactly match one the client registered (§3); the client
@@ -36,8 +36,9 @@ struct LogoutRequest {
     /// A registered post-logout redirect URI of `client`.
     redirect: Option<String>,
     state: Option<String>,
-    /// The user the `id_token_hint` names, if one was sent.
+    /// The user and session the `id_token_hint` names, if one was sent.
     hinted_user: Option<String>,
+    hinted_sid: Option<String>,
 }
 
 fn invalid(message: &'static str) -> PageError {
@@ -68,13 +69,19 @@ async fn check(
     logout_state: Option<&str>,
 ) -> Result<LogoutRequest, PageError> {
     let mut hinted_user = None;
+    let mut hinted_sid = None;
     let mut audience = None;
     if let Some(hint) = id_token_hint {
         // Signature and issuer only: an expired ID token is still a good hint (§2).
         let (_, claims) = state
             .keys
             .verify(hint)
-            .map_err(|_| invalid("The id_token_hint is not an ID token from this server."))?;
+            .ok()
+            // An access token is signed by the same keys, but it is not an ID token.
+            .filter(|(typ, _)| typ.as_deref() == Some("JWT"))
+            .ok_or(invalid(
+                "The id_token_hint is not an ID token from this server.",
+            ))?;
         if claims.get("iss").and_then(|v| v.as_str()) != Some(state.config.issuer.as_str()) {
             return Err(invalid("The id_token_hint was issued by another server."));
         }
@@ -90,6 +97,10 @@ async fn check(
         }
         hinted_user = claims
             .get("sub")
+            .and_then(|v| v.as_str())
+            .map(str::to_owned);
+        hinted_sid = claims
+            .get("sid")
             .and_then(|v| v.as_str())
             .map(str::to_owned);
     }
@@ -132,6 +143,7 @@ async fn check(
         redirect,
         state: logout_state.map(str::to_owned),
         hinted_user,
+        hinted_sid,
     })
 }
 
@@ -185,12 +197,16 @@ async fn end_session(state: &AppState, session: &Session, raw: &[u8]) -> Respons
         )
         .await?;
         let current = session::current(state, session).await?;
-        let Some((_, auth)) = current else {
+        let Some((sid, auth)) = current else {
             // Nobody is signed in here: nothing to end.
             session::sign_out(state, session).await?;
             return Ok(finish(state, &request));
         };
-        if request.hinted_user.as_deref() == Some(auth.user_id.as_str()) {
+        // Only an ID token from this very session proves the request comes from the client
+        // the user is signed in to now (§2); an older token of the same user asks first.
+        if request.hinted_user.as_deref() == Some(auth.user_id.as_str())
+            && request.hinted_sid.as_deref() == Some(sid.as_str())
+        {
             session::sign_out(state, session).await?;
             return Ok(finish(state, &request));
         }

@@ -352,10 +352,12 @@ async fn post_passkey_begin(
             invitation.as_ref(),
         )
         .map_err(signup_error)?;
+        // Counted before the availability check, so the limit also bounds probing for
+        // which usernames exist.
+        attempts::record_failure(&state.db, &address, ADDRESS_SIGNUPS, now).await?;
         if !account::is_available(&state.db, &account.username).await? {
             return Err(signup_error(SignupError::Unavailable));
         }
-        attempts::record_failure(&state.db, &address, ADDRESS_SIGNUPS, now).await?;
         let user_id = uuid::Uuid::new_v4().to_string();
         let display_name = account.display_name.as_deref().unwrap_or(&account.username);
         let (options, registration) =
@@ -703,10 +705,10 @@ async fn post_password(
             )
             .await;
         }
+        attempts::record_failure(&state.db, &address, ADDRESS_SIGNUPS, now).await?;
         if !account::is_available(&state.db, &account.username).await? {
             return again(SignupError::Unavailable.to_string(), StatusCode::CONFLICT).await;
         }
-        attempts::record_failure(&state.db, &address, ADDRESS_SIGNUPS, now).await?;
         let hash = state.passwords.hash(form.password.clone()).await?;
         let user_id = uuid::Uuid::new_v4().to_string();
         // A password is one factor: under `require_mfa` the new user sets up a second now.

@@ -248,3 +248,26 @@ async fn bad_logout_requests_get_an_error_page_and_sign_nobody_out() {
         .unwrap();
     assert_eq!(response.status(), StatusCode::OK);
 }
+
+#[tokio::test]
+async fn an_id_token_of_an_earlier_session_asks_first() {
+    let server = TestServer::start().await;
+    let creds = server.confidential_client().await;
+    server.add_user("ora", PASSWORD).await;
+    let browser = browser();
+    let old_token = signed_in(&server, &browser, &creds, "ora").await;
+    // Signed in again (prompt=login): a new session, so the old ID token is not its own.
+    let mut params = code_request(&creds.client.client_id);
+    params.push(("prompt", "login".into()));
+    let url = authorize_url_owned(&server, &params);
+    sign_in_for_code(&browser, &server, &url, "ora").await;
+
+    let hint: CoreIdToken = serde_json::from_value(json!(old_token)).unwrap();
+    let url = LogoutRequest::from(end_session_url(&server).await)
+        .set_id_token_hint(&hint)
+        .http_get_url();
+    let page = browser.get(url.as_str()).send().await.unwrap();
+    assert_eq!(page.status(), StatusCode::OK, "the user is asked");
+    assert!(page.text().await.unwrap().contains("Sign out?"));
+    assert!(still_signed_in(&server, &browser, &creds.client.client_id).await);
+}

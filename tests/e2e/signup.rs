@@ -638,6 +638,14 @@ async fn a_passkey_only_user_recovers_with_a_recovery_code_and_adds_a_new_passke
     let (_, html) = get_page(&http, &enroll_url).await;
     assert!(html.contains("Add a new passkey"), "{html}");
     assert!(!html.contains("Set up an authenticator app"));
+    // Nor by typing its address: one recovery code must not replace the owner's app and codes.
+    let tx_param = query_param(&enroll_url, "tx").unwrap();
+    let (status, _) = get_page(
+        &http,
+        &server.url(&format!("/login/enroll/totp?tx={tx_param}")),
+    )
+    .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
 
     let tx = query_param(&enroll_url, "tx").unwrap();
     let csrf = meta_csrf(&html);
