@@ -108,6 +108,10 @@ pub enum ClientCommand {
         /// Issue access tokens only with a DPoP proof, bound to the client's key (RFC 9449)
         #[arg(long)]
         dpop_bound: bool,
+        /// Where to POST a logout token when a user who signed in to this client signs out
+        /// (OpenID Connect Back-Channel Logout 1.0)
+        #[arg(long, value_name = "URI")]
+        backchannel_logout_uri: Option<String>,
         #[command(flatten)]
         output: Output,
     },
@@ -379,6 +383,9 @@ fn print_client(config: &Config, client: &Client) {
     if client.dpop_bound_access_tokens {
         println!("DPoP-bound:      yes");
     }
+    if let Some(uri) = &client.backchannel_logout_uri {
+        println!("logout uri:      {uri} (back-channel)");
+    }
 }
 
 async fn client(config: &Config, command: ClientCommand) -> CliResult {
@@ -405,6 +412,7 @@ async fn client(config: &Config, command: ClientCommand) -> CliResult {
             jwks_uri,
             jwks_file,
             dpop_bound,
+            backchannel_logout_uri,
             output,
         } => {
             let auth_method = match auth_method {
@@ -460,6 +468,7 @@ async fn client(config: &Config, command: ClientCommand) -> CliResult {
                 jwks,
                 jwks_uri,
                 dpop_bound,
+                backchannel_logout_uri,
             };
             let credentials = admin::clients::create(&db, new)
                 .await

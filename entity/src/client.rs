@@ -26,6 +26,8 @@ pub struct Model {
     pub jwks_uri: Option<String>,
     /// Access tokens only with a DPoP proof (RFC 9449 §5.2 `dpop_bound_access_tokens`).
     pub dpop_bound: bool,
+    /// Where to POST logout tokens when a user's session ends (Back-Channel Logout 1.0).
+    pub backchannel_logout_uri: Option<String>,
     pub created_at: i64,
     pub updated_at: i64,
 }

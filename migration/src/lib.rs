@@ -14,6 +14,7 @@ mod m0008_pushed_requests;
 mod m0009_key_rotation;
 mod m0010_client_keys;
 mod m0011_dpop;
+mod m0012_backchannel_logout;
 
 pub struct Migrator;
 
@@ -32,6 +33,7 @@ impl MigratorTrait for Migrator {
             Box::new(m0009_key_rotation::Migration),
             Box::new(m0010_client_keys::Migration),
             Box::new(m0011_dpop::Migration),
+            Box::new(m0012_backchannel_logout::Migration),
         ]
     }
 }

@@ -37,6 +37,8 @@ pub struct NewClient {
     pub jwks_uri: Option<String>,
     /// Access tokens only with a DPoP proof (RFC 9449).
     pub dpop_bound: bool,
+    /// Where to POST logout tokens (Back-Channel Logout 1.0).
+    pub backchannel_logout_uri: Option<String>,
 }
 
 /// A client just created or re-keyed, with its secret in clear: shown once, never stored.
@@ -165,6 +167,23 @@ pub async fn create(
         }
         (None, None)
     };
+    if let Some(uri) = &new.backchannel_logout_uri {
+        // §2.2: an absolute https URL (http on loopback for development), no fragment.
+        crate::oidc::client_assertion::check_jwks_uri(uri).map_err(|why| {
+            AdminError::Invalid(why.replace("jwks_uri", "backchannel logout URI"))
+        })?;
+        if url::Url::parse(uri).is_ok_and(|u| u.fragment().is_some()) {
+            return Err(AdminError::Invalid(
+                "a backchannel logout URI has no fragment".into(),
+            ));
+        }
+        if !signs_users_in {
+            return Err(AdminError::Invalid(
+                "back-channel logout is for clients that sign users in".into(),
+            ));
+        }
+    }
+    let backchannel_logout_uri = new.backchannel_logout_uri;
     let (client_type, secret) = match method {
         TokenEndpointAuthMethod::None => (ClientType::Public, None),
         TokenEndpointAuthMethod::PrivateKeyJwt => (ClientType::Confidential, None),
@@ -185,6 +204,7 @@ pub async fn create(
         jwks,
         jwks_uri,
         dpop_bound_access_tokens: new.dpop_bound,
+        backchannel_logout_uri,
         secret_hash: secret.as_deref().map(random::digest),
         created_at: now(),
     };

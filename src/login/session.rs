@@ -55,10 +55,15 @@ pub async fn signed_in(session: &Session, sid: &str) -> anyhow::Result<()> {
 }
 
 /// Signs this browser out: its session row is revoked and the browser session emptied.
+/// The clients that got tokens in the session are told by back-channel logout.
 pub async fn sign_out(state: &AppState, session: &Session) -> anyhow::Result<()> {
+    let active = current(state, session).await?;
     if let Some(sid) = current_sid(session).await? {
         store::user_sessions::revoke(&state.db, &sid, now()).await?;
     }
     session.flush().await?;
+    if let Some((sid, auth)) = active {
+        crate::oidc::backchannel::session_ended(state, &sid, &auth.user_id);
+    }
     Ok(())
 }

@@ -103,6 +103,8 @@ pub struct Client {
     pub jwks_uri: Option<String>,
     /// Access tokens only with a DPoP proof (RFC 9449 §5.2).
     pub dpop_bound_access_tokens: bool,
+    /// Where to POST a logout token when a user's session ends (Back-Channel Logout 1.0).
+    pub backchannel_logout_uri: Option<String>,
     #[serde(skip)]
     pub secret_hash: Option<String>,
     pub created_at: i64,
@@ -215,6 +217,7 @@ mod tests {
             jwks: None,
             jwks_uri: None,
             dpop_bound_access_tokens: false,
+            backchannel_logout_uri: None,
             secret_hash: None,
             created_at: 0,
         }

@@ -116,7 +116,8 @@ impl std::fmt::Debug for JwksCache {
 }
 
 impl JwksCache {
-    fn http(&self) -> &reqwest::Client {
+    /// The outbound HTTP client (also used for back-channel logout).
+    pub(crate) fn http(&self) -> &reqwest::Client {
         self.http.get_or_init(|| {
             reqwest::Client::builder()
                 .timeout(Duration::from_secs(5))

@@ -2,6 +2,7 @@
 
 pub mod authorize;
 pub mod authorize_request;
+pub mod backchannel;
 pub mod client_assertion;
 pub mod client_auth;
 pub mod discovery;

@@ -57,6 +57,7 @@ fn to_client(row: client::Model, uris: Vec<client_redirect_uri::Model>) -> Resul
         jwks: row.jwks.clone(),
         jwks_uri: row.jwks_uri.clone(),
         dpop_bound_access_tokens: row.dpop_bound,
+        backchannel_logout_uri: row.backchannel_logout_uri.clone(),
         client_id: row.id,
         name: row.name,
         secret_hash: row.secret_hash,
@@ -87,6 +88,7 @@ pub async fn create(db: &sea_orm::DatabaseConnection, client: &Client) -> Result
         jwks: Set(client.jwks.clone()),
         jwks_uri: Set(client.jwks_uri.clone()),
         dpop_bound: Set(client.dpop_bound_access_tokens),
+        backchannel_logout_uri: Set(client.backchannel_logout_uri.clone()),
         created_at: Set(client.created_at),
         updated_at: Set(client.created_at),
     }

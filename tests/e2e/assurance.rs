@@ -130,6 +130,7 @@ async fn a_client_minimum_applies_to_every_request() {
             jwks: None,
             jwks_uri: None,
             dpop_bound: false,
+            backchannel_logout_uri: None,
         },
     )
     .await

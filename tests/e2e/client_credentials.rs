@@ -29,6 +29,7 @@ async fn machine_client(server: &TestServer) -> idp::admin::clients::ClientCrede
             jwks: None,
             jwks_uri: None,
             dpop_bound: false,
+            backchannel_logout_uri: None,
         },
     )
     .await
@@ -202,6 +203,7 @@ async fn clients_are_held_to_their_grant_types() {
                 jwks: None,
                 jwks_uri: None,
                 dpop_bound: false,
+                backchannel_logout_uri: None,
             },
         )
         .await;

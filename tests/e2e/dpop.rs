@@ -298,6 +298,7 @@ async fn dpop_bound_machine(server: &TestServer) -> idp::admin::clients::ClientC
             jwks: None,
             jwks_uri: None,
             dpop_bound: true,
+            backchannel_logout_uri: None,
         },
     )
     .await

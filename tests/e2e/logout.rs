@@ -271,3 +271,108 @@ async fn an_id_token_of_an_earlier_session_asks_first() {
     assert!(page.text().await.unwrap().contains("Sign out?"));
     assert!(still_signed_in(&server, &browser, &creds.client.client_id).await);
 }
+
+#[tokio::test]
+async fn clients_of_the_session_are_told_by_back_channel() {
+    use std::sync::{Arc, Mutex};
+    let server = TestServer::start().await;
+    // A client's back-channel endpoint: it fails once, then accepts (delivery is retried).
+    let received: Arc<Mutex<Vec<String>>> = Arc::default();
+    let calls = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let (store, count) = (received.clone(), calls.clone());
+    let app = axum::Router::new().route(
+        "/backchannel",
+        axum::routing::post(move |axum::Form(form): axum::Form<Vec<(String, String)>>| {
+            let (store, count) = (store.clone(), count.clone());
+            async move {
+                if count.fetch_add(1, std::sync::atomic::Ordering::SeqCst) == 0 {
+                    return axum::http::StatusCode::SERVICE_UNAVAILABLE;
+                }
+                let token = form
+                    .into_iter()
+                    .find(|(k, _)| k == "logout_token")
+                    .map(|(_, v)| v)
+                    .unwrap_or_default();
+                store.lock().unwrap().push(token);
+                axum::http::StatusCode::OK
+            }
+        }),
+    );
+    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+    let creds = idp::admin::clients::create(
+        &server.db,
+        idp::admin::clients::NewClient {
+            name: "Listening App".into(),
+            redirect_uris: vec![REDIRECT_URI.into()],
+            post_logout_redirect_uris: vec![POST_LOGOUT_URI.into()],
+            public: false,
+            id_token_signed_response_alg: idp::crypto::keys::SigningAlg::Es256,
+            min_acr: None,
+            grant_types: Vec::new(),
+            scopes: Vec::new(),
+            require_par: false,
+            auth_method: None,
+            jwks: None,
+            jwks_uri: None,
+            dpop_bound: false,
+            backchannel_logout_uri: Some(format!("http://127.0.0.1:{port}/backchannel")),
+        },
+    )
+    .await
+    .map_err(|e| e.to_string())
+    .unwrap();
+    server.add_user("bea", PASSWORD).await;
+    let browser = browser();
+    let id_token = signed_in(&server, &browser, &creds, "bea").await;
+    let id_claims = crate::passkey_api::decode_claims(&id_token);
+
+    let hint: CoreIdToken = serde_json::from_value(json!(id_token)).unwrap();
+    let url = LogoutRequest::from(end_session_url(&server).await)
+        .set_id_token_hint(&hint)
+        .http_get_url();
+    let response = browser.get(url.as_str()).send().await.unwrap();
+    assert_eq!(response.status(), StatusCode::OK);
+
+    let mut token = None;
+    for _ in 0..100 {
+        if let Some(t) = received.lock().unwrap().first().cloned() {
+            token = Some(t);
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    let token = token.expect("a logout token arrives, after one retry");
+    let header: Value = serde_json::from_slice(
+        &base64::Engine::decode(
+            &base64::engine::general_purpose::URL_SAFE_NO_PAD,
+            token.split('.').next().unwrap(),
+        )
+        .unwrap(),
+    )
+    .unwrap();
+    assert_eq!(header["typ"], "logout+jwt");
+    let claims = crate::passkey_api::decode_claims(&token);
+    assert_eq!(claims["iss"], server.issuer);
+    assert_eq!(claims["aud"], creds.client.client_id);
+    assert_eq!(claims["sub"], id_claims["sub"]);
+    assert_eq!(claims["sid"], id_claims["sid"]);
+    assert!(claims["events"]["http://schemas.openid.net/event/backchannel-logout"].is_object());
+    assert!(claims.get("nonce").is_none());
+    // Signed with a key from our JWKS.
+    let jwks: Value = reqwest::get(server.url("/jwks"))
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert!(
+        jwks["keys"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|k| k["kid"] == header["kid"])
+    );
+    assert!(calls.load(std::sync::atomic::Ordering::SeqCst) >= 2);
+}

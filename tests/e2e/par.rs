@@ -224,6 +224,7 @@ async fn a_client_that_must_push_cannot_send_the_browser_directly() {
             jwks: None,
             jwks_uri: None,
             dpop_bound: false,
+            backchannel_logout_uri: None,
         },
     )
     .await

@@ -95,6 +95,7 @@ async fn machine_with_keys(
             jwks,
             jwks_uri,
             dpop_bound: false,
+            backchannel_logout_uri: None,
         },
     )
     .await

@@ -119,6 +119,7 @@ impl TestServer {
                 jwks: None,
                 jwks_uri: None,
                 dpop_bound: false,
+                backchannel_logout_uri: None,
             },
         )
         .await

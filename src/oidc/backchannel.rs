@@ -1,0 +1,100 @@
+//! Back-channel logout (OpenID Connect Back-Channel Logout 1.0): when a user's session here
+//! ends, every client that received tokens in that session and registered a
+//! `backchannel_logout_uri` gets a signed logout token (§2.4) POSTed to it (§2.5), so it can
+//! end its own session for that user. Delivery runs in the background, with a few retries;
+//! failures are logged.
+
+use std::time::Duration;
+
+use sea_orm::{ColumnTrait, EntityTrait, QueryFilter, QuerySelect};
+use serde_json::json;
+
+use crate::{app::AppState, crypto::random, model::now, store};
+
+/// §2.4: the event that makes a JWT a logout token.
+const LOGOUT_EVENT: &str = "http://schemas.openid.net/event/backchannel-logout";
+/// Waits before the second and third attempt.
+const RETRIES: [Duration; 2] = [Duration::from_secs(2), Duration::from_secs(10)];
+
+/// Tells the clients of session `sid` (of `user_id`) that it ended. Returns at once.
+pub fn session_ended(state: &AppState, sid: &str, user_id: &str) {
+    let (state, sid, user_id) = (state.clone(), sid.to_owned(), user_id.to_owned());
+    tokio::spawn(async move {
+        if let Err(e) = notify(&state, &sid, &user_id).await {
+            tracing::warn!(error = format!("{e:#}"), %sid, "back-channel logout failed");
+        }
+    });
+}
+
+async fn notify(state: &AppState, sid: &str, user_id: &str) -> anyhow::Result<()> {
+    let client_ids: Vec<String> = entity::grant::Entity::find()
+        .select_only()
+        .column(entity::grant::Column::ClientId)
+        .distinct()
+        .filter(entity::grant::Column::UserSessionId.eq(sid))
+        .into_tuple()
+        .all(&state.db)
+        .await?;
+    for client_id in client_ids {
+        let Some(client) = store::clients::get(&state.db, &client_id).await? else {
+            continue;
+        };
+        let Some(uri) = client.backchannel_logout_uri.clone() else {
+            continue;
+        };
+        let now = now();
+        let claims = json!({
+            "iss": state.config.issuer,
+            "aud": client.client_id,
+            "iat": now,
+            "exp": now + 120,
+            "jti": random::id(),
+            "sub": user_id,
+            "sid": sid,
+            "events": { LOGOUT_EVENT: {} },
+        });
+        let Some(claims) = claims.as_object().cloned() else {
+            continue;
+        };
+        // §2.4: typ logout+jwt, signed like the client's ID tokens; never a nonce.
+        let token = state
+            .keys
+            .sign(client.id_token_signed_response_alg, "logout+jwt", claims)?;
+        let state = state.clone();
+        tokio::spawn(async move { deliver(&state, &client.client_id, &uri, &token).await });
+    }
+    Ok(())
+}
+
+async fn deliver(state: &AppState, client_id: &str, uri: &str, token: &str) {
+    let mut waits = RETRIES.iter();
+    loop {
+        let sent = state
+            .client_keys
+            .http()
+            .post(uri)
+            .form(&[("logout_token", token)])
+            .send()
+            .await;
+        match sent {
+            // §2.8: 200 (or 204) means the client ended its session.
+            Ok(response) if response.status().is_success() => return,
+            outcome => {
+                let why = match outcome {
+                    Ok(response) => format!("status {}", response.status()),
+                    Err(e) => e.to_string(),
+                };
+                match waits.next() {
+                    Some(wait) => {
+                        tracing::info!(client = %client_id, %why, "back-channel logout not accepted; retrying");
+                        tokio::time::sleep(*wait).await;
+                    }
+                    None => {
+                        tracing::warn!(client = %client_id, %why, "back-channel logout not delivered; giving up");
+                        return;
+                    }
+                }
+            }
+        }
+    }
+}
