@@ -92,10 +92,15 @@ pub async fn post_delete(
         if !may_delete(&state, &signed_in).await?.0 {
             return render(&state, &session, &signed_in).await;
         }
+        // The clients the user is signed in to hear of it (back-channel logout); the tokens
+        // are made first, from the sessions and grants the deletion removes.
+        let logouts =
+            crate::oidc::backchannel::prepare_for_user(&state, &signed_in.user.id).await?;
         admin::users::delete_user(&state.db, &signed_in.user.id)
             .await
             .map_err(|e| PageError::Internal(anyhow::anyhow!(e.to_string())))?;
         session.flush().await?;
+        crate::oidc::backchannel::send(&state, logouts);
         Ok(state.templates.render(
             StatusCode::OK,
             "delete_account.html",

@@ -20,13 +20,45 @@ const RETRIES: [Duration; 2] = [Duration::from_secs(2), Duration::from_secs(10)]
 pub fn session_ended(state: &AppState, sid: &str, user_id: &str) {
     let (state, sid, user_id) = (state.clone(), sid.to_owned(), user_id.to_owned());
     tokio::spawn(async move {
-        if let Err(e) = notify(&state, &sid, &user_id).await {
-            tracing::warn!(error = format!("{e:#}"), %sid, "back-channel logout failed");
+        match prepare(&state, &sid, &user_id).await {
+            Ok(deliveries) => send(&state, deliveries),
+            Err(e) => {
+                tracing::warn!(error = format!("{e:#}"), %sid, "back-channel logout failed");
+            }
         }
     });
 }
 
-async fn notify(state: &AppState, sid: &str, user_id: &str) -> anyhow::Result<()> {
+/// A logout token ready to be sent.
+pub struct Delivery {
+    client_id: String,
+    uri: String,
+    token: String,
+}
+
+/// Sends prepared logout tokens in the background.
+pub fn send(state: &AppState, deliveries: Vec<Delivery>) {
+    for delivery in deliveries {
+        let state = state.clone();
+        tokio::spawn(async move {
+            deliver(&state, &delivery.client_id, &delivery.uri, &delivery.token).await
+        });
+    }
+}
+
+/// The logout tokens for every session of `user_id` that is still active, made before the
+/// records they are computed from go (an account being deleted).
+pub async fn prepare_for_user(state: &AppState, user_id: &str) -> anyhow::Result<Vec<Delivery>> {
+    let mut deliveries = Vec::new();
+    for session in store::user_sessions::active_for_user(&state.db, user_id, now()).await? {
+        deliveries.extend(prepare(state, &session.id, user_id).await?);
+    }
+    Ok(deliveries)
+}
+
+/// The logout tokens for the clients of session `sid`.
+async fn prepare(state: &AppState, sid: &str, user_id: &str) -> anyhow::Result<Vec<Delivery>> {
+    let mut deliveries = Vec::new();
     let client_ids: Vec<String> = entity::grant::Entity::find()
         .select_only()
         .column(entity::grant::Column::ClientId)
@@ -60,10 +92,13 @@ async fn notify(state: &AppState, sid: &str, user_id: &str) -> anyhow::Result<()
         let token = state
             .keys
             .sign(client.id_token_signed_response_alg, "logout+jwt", claims)?;
-        let state = state.clone();
-        tokio::spawn(async move { deliver(&state, &client.client_id, &uri, &token).await });
+        deliveries.push(Delivery {
+            client_id: client.client_id,
+            uri,
+            token,
+        });
     }
-    Ok(())
+    Ok(deliveries)
 }
 
 async fn deliver(state: &AppState, client_id: &str, uri: &str, token: &str) {

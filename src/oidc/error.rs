@@ -37,6 +37,8 @@ pub enum ErrorCode {
     InvalidDpopProof,
     /// RFC 9449 §8: retry with the nonce in the `DPoP-Nonce` header.
     UseDpopNonce,
+    /// Too many failures from this address: HTTP 429 with `Retry-After` (RFC 6585 §4).
+    TooManyRequests,
 }
 
 impl ErrorCode {
@@ -62,6 +64,7 @@ impl ErrorCode {
             Self::InsufficientScope => "insufficient_scope",
             Self::InvalidDpopProof => "invalid_dpop_proof",
             Self::UseDpopNonce => "use_dpop_nonce",
+            Self::TooManyRequests => "too_many_requests",
         }
     }
 }
@@ -147,6 +150,7 @@ impl IntoResponse for JsonError {
             ),
             ErrorCode::ServerError => (StatusCode::INTERNAL_SERVER_ERROR, None),
             ErrorCode::TemporarilyUnavailable => (StatusCode::SERVICE_UNAVAILABLE, None),
+            ErrorCode::TooManyRequests => (StatusCode::TOO_MANY_REQUESTS, None),
             _ => (StatusCode::BAD_REQUEST, None),
         };
         let mut response = (

@@ -27,21 +27,55 @@ use crate::{
     },
     routes,
     store::{
-        self,
+        self, attempts,
         tokens::{CodeLookup, Grant, RefreshLookup},
     },
+    web::client_origin::ClientOrigin,
 };
+
+fn too_many(seconds: i64) -> Response {
+    let mut response = JsonError(OAuthError::new(
+        ErrorCode::TooManyRequests,
+        "too many failed client authentications from this address; try again later",
+    ))
+    .into_response();
+    response
+        .headers_mut()
+        .insert(header::RETRY_AFTER, HeaderValue::from(seconds.max(1)));
+    response
+}
 
 fn internal(e: impl Into<anyhow::Error>) -> OAuthError {
     tracing::error!(error = format!("{:#}", e.into()), "token request failed");
     OAuthError::server_error()
 }
 
+/// Failed client authentications from one address: after 20, a minute's wait, doubling up to
+/// an hour. A guessed secret or a flood of junk assertions is slowed down; a client that
+/// authenticates correctly is never blocked by someone else's failures on another address.
+const ADDRESS_CLIENT_AUTH: attempts::Limit = attempts::Limit {
+    block_after: 20,
+    first_block: 60,
+    max_block: 3600,
+    forget_after: 3600,
+};
+
 pub async fn post_token(
     State(state): State<AppState>,
+    ClientOrigin(origin): ClientOrigin,
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
+    let address_key = format!(
+        "client_auth:ip:{}",
+        origin.ip_address.as_deref().unwrap_or("-")
+    );
+    let now = now();
+    match attempts::blocked_until(&state.db, &address_key, now).await {
+        Ok(Some(until)) => return too_many(until - now),
+        Ok(None) => {}
+        Err(e) => return JsonError(internal(e)).into_response(),
+    }
     let url = format!("{}{}", state.config.issuer, routes::TOKEN);
     let proof = match dpop::check(&state, &headers, "POST", &url, None).await {
         Ok(proof) => proof,
@@ -53,7 +87,15 @@ pub async fn post_token(
             return response;
         }
     };
-    match token(&state, &headers, &body, proof.as_ref()).await {
+    let result = token(&state, &headers, &body, proof.as_ref()).await;
+    if let Err(error) = &result
+        && error.code == ErrorCode::InvalidClient
+        && let Ok(Some(until)) =
+            attempts::record_failure(&state.db, &address_key, ADDRESS_CLIENT_AUTH, now).await
+    {
+        return too_many(until - now);
+    }
+    match result {
         Ok(tokens) => {
             let mut response = Json(tokens).into_response();
             let h = response.headers_mut();

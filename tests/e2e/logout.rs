@@ -375,4 +375,41 @@ async fn clients_of_the_session_are_told_by_back_channel() {
             .any(|k| k["kid"] == header["kid"])
     );
     assert!(calls.load(std::sync::atomic::Ordering::SeqCst) >= 2);
+
+    // Deleting the account tells the clients of its sessions too.
+    let browser = crate::support::browser();
+    signed_in(&server, &browser, &creds, "bea").await;
+    let html = browser
+        .get(server.url("/account/delete"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let form = Form::parse(&html);
+    let deleted = form
+        .submit(
+            &browser,
+            &server.url("/account/delete"),
+            "Delete my account",
+        )
+        .await;
+    assert_eq!(deleted.status(), StatusCode::OK);
+    for _ in 0..100 {
+        if received.lock().unwrap().len() >= 2 {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    let tokens = received.lock().unwrap().clone();
+    assert_eq!(
+        tokens.len(),
+        2,
+        "a second logout token, for the deleted account's session"
+    );
+    assert_eq!(
+        crate::passkey_api::decode_claims(&tokens[1])["sub"],
+        id_claims["sub"]
+    );
 }

@@ -403,3 +403,47 @@ async fn basic_credentials_are_form_urlencoded_before_base64() {
         .unwrap();
     assert_eq!(response.status(), StatusCode::OK);
 }
+
+#[tokio::test]
+async fn repeated_client_authentication_failures_are_slowed_down() {
+    let server = TestServer::start().await;
+    let creds = server.confidential_client().await;
+    let attempt = |secret: &'static str| {
+        let url = server.url("/token");
+        let id = creds.client.client_id.clone();
+        async move {
+            reqwest::Client::new()
+                .post(url)
+                .basic_auth(id, Some(secret))
+                .form(&[("grant_type", "client_credentials")])
+                .send()
+                .await
+                .unwrap()
+        }
+    };
+    for i in 0..19 {
+        assert_eq!(
+            attempt("wrong").await.status(),
+            StatusCode::UNAUTHORIZED,
+            "attempt {i}"
+        );
+    }
+    let blocked = attempt("wrong").await;
+    assert_eq!(blocked.status(), StatusCode::TOO_MANY_REQUESTS);
+    let retry_after: i64 = blocked.headers()["retry-after"]
+        .to_str()
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert!((1..=60).contains(&retry_after), "{retry_after}");
+    let body: serde_json::Value = blocked.json().await.unwrap();
+    assert_eq!(body["error"], "too_many_requests");
+    // While blocked, this address gets nothing, not even with the right secret.
+    let response = token_request(
+        &server,
+        &creds,
+        &[("grant_type", "authorization_code"), ("code", "x")],
+    )
+    .await;
+    assert_eq!(response.status(), StatusCode::TOO_MANY_REQUESTS);
+}
