@@ -48,6 +48,13 @@ pub async fn post_authorize(
 async fn authorize(state: &AppState, session: &Session, raw: &[u8]) -> Response {
     match try_authorize(state, session, raw).await {
         Ok(response) => response,
+        Err(AuthorizeError::Render(error)) if error.code == ErrorCode::TemporarilyUnavailable => {
+            state.templates.error_page(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "Temporarily unavailable",
+                "We cannot serve you right now. Please go back and try again in a minute.",
+            )
+        }
         Err(AuthorizeError::Render(error)) => {
             let status = if error.code == ErrorCode::ServerError {
                 StatusCode::INTERNAL_SERVER_ERROR
@@ -73,11 +80,7 @@ async fn authorize(state: &AppState, session: &Session, raw: &[u8]) -> Response 
 }
 
 fn internal(e: impl Into<anyhow::Error>) -> OAuthError {
-    tracing::error!(
-        error = format!("{:#}", e.into()),
-        "authorization request failed"
-    );
-    OAuthError::server_error()
+    OAuthError::internal("authorization request", e)
 }
 
 async fn try_authorize(

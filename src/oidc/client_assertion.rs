@@ -270,10 +270,7 @@ pub async fn authenticate(
     }
     let client = store::clients::get(&state.db, &client_id)
         .await
-        .map_err(|e| {
-            tracing::error!(error = %e, "loading a client failed");
-            OAuthError::server_error()
-        })?
+        .map_err(|e| OAuthError::internal("loading a client", e))?
         .filter(|c| c.token_endpoint_auth_method == TokenEndpointAuthMethod::PrivateKeyJwt)
         .ok_or_else(|| invalid_client("client authentication failed"))?;
 
@@ -356,10 +353,7 @@ pub async fn authenticate(
             tracing::warn!(client = %client_id, "client assertion replayed");
             Err(invalid_client("the client assertion was already used"))
         }
-        Err(e) => {
-            tracing::error!(error = %e, "recording a client assertion failed");
-            Err(OAuthError::server_error())
-        }
+        Err(e) => Err(OAuthError::internal("recording a client assertion", e)),
     }
 }
 

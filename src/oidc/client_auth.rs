@@ -96,10 +96,7 @@ pub async fn authenticate(
 
     let client = store::clients::get(&state.db, &client_id)
         .await
-        .map_err(|e| {
-            tracing::error!(error = %e, "loading a client failed");
-            OAuthError::server_error()
-        })?
+        .map_err(|e| OAuthError::internal("loading a client", e))?
         .ok_or_else(|| invalid_client("client authentication failed"))?;
     match (client.client_type, secret, &client.secret_hash) {
         (ClientType::Confidential, Some(secret), Some(hash))

@@ -98,6 +98,25 @@ impl OAuthError {
     pub fn server_error() -> Self {
         Self::new(ErrorCode::ServerError, "internal error")
     }
+
+    /// Logs a failure of `what` and answers it: `temporarily_unavailable` (503) while the
+    /// database cannot be reached, `server_error` (500) for anything else.
+    pub fn internal(what: &str, e: impl Into<anyhow::Error>) -> Self {
+        let e = e.into();
+        if crate::store::is_unavailable(&e) {
+            tracing::warn!(
+                error = format!("{e:#}"),
+                "{what}: the database is unavailable"
+            );
+            Self::new(
+                ErrorCode::TemporarilyUnavailable,
+                "the service is temporarily unavailable; try again shortly",
+            )
+        } else {
+            tracing::error!(error = format!("{e:#}"), "{what} failed");
+            Self::server_error()
+        }
+    }
 }
 
 /// Errors of the authorization endpoint. Where the error goes is decided when it is built: a

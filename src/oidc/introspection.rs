@@ -26,8 +26,7 @@ use crate::{
 };
 
 fn internal(e: impl Into<anyhow::Error>) -> OAuthError {
-    tracing::error!(error = format!("{:#}", e.into()), "introspection failed");
-    OAuthError::server_error()
+    OAuthError::internal("introspection", e)
 }
 
 pub async fn post_introspect(

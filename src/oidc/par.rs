@@ -20,8 +20,7 @@ use super::{
 use crate::{app::AppState, model::now, store};
 
 fn internal(e: impl Into<anyhow::Error>) -> OAuthError {
-    tracing::error!(error = format!("{:#}", e.into()), "pushed request failed");
-    OAuthError::server_error()
+    OAuthError::internal("pushed request", e)
 }
 
 pub async fn post_par(State(state): State<AppState>, headers: HeaderMap, body: Bytes) -> Response {

@@ -19,8 +19,7 @@ use super::{
 use crate::{app::AppState, crypto::random, model::now, store};
 
 fn internal(e: impl Into<anyhow::Error>) -> OAuthError {
-    tracing::error!(error = format!("{:#}", e.into()), "revocation failed");
-    OAuthError::server_error()
+    OAuthError::internal("revocation", e)
 }
 
 fn not_yours() -> OAuthError {

@@ -46,8 +46,7 @@ fn too_many(seconds: i64) -> Response {
 }
 
 fn internal(e: impl Into<anyhow::Error>) -> OAuthError {
-    tracing::error!(error = format!("{:#}", e.into()), "token request failed");
-    OAuthError::server_error()
+    OAuthError::internal("token request", e)
 }
 
 /// Failed client authentications from one address: after 20, a minute's wait, doubling up to

@@ -171,10 +171,7 @@ async fn claims(
         _ => return Err(invalid_token("the DPoP proof is not for this access token")),
     }
     let jti = str_claim("jti").ok_or_else(|| invalid_token("the access token is invalid"))?;
-    let internal = |e: sea_orm::DbErr| {
-        tracing::error!(error = %e, "userinfo lookup failed");
-        OAuthError::server_error()
-    };
+    let internal = |e: sea_orm::DbErr| OAuthError::internal("userinfo lookup", e);
     // The signature proves we issued it; the record says it is not revoked.
     let record = store::tokens::active_access_token(&state.db, jti, now)
         .await

@@ -74,6 +74,32 @@ pub async fn migrate(db: &DatabaseConnection) -> anyhow::Result<()> {
         .map_err(|e| anyhow::anyhow!("filling in username skeletons: {}", describe(&e)))
 }
 
+/// Whether `e` (or what caused it) is the database being unreachable rather than a bug:
+/// answered with 503 and "try again", not 500.
+pub fn is_unavailable(e: &anyhow::Error) -> bool {
+    e.chain()
+        .filter_map(|cause| cause.downcast_ref::<DbErr>())
+        .any(db_unavailable)
+}
+
+fn db_unavailable(e: &DbErr) -> bool {
+    use sea_orm::{RuntimeErr, sqlx::Error as SqlxError};
+    match e {
+        DbErr::ConnectionAcquire(_) | DbErr::Conn(_) => true,
+        DbErr::Exec(RuntimeErr::SqlxError(e)) | DbErr::Query(RuntimeErr::SqlxError(e)) => {
+            matches!(
+                e.as_ref(),
+                SqlxError::Io(_)
+                    | SqlxError::PoolTimedOut
+                    | SqlxError::PoolClosed
+                    | SqlxError::Tls(_)
+                    | SqlxError::WorkerCrashed
+            )
+        }
+        _ => false,
+    }
+}
+
 /// A one-line description of a database error, without connection secrets.
 pub fn describe(e: &DbErr) -> String {
     match e {

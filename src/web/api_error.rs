@@ -98,7 +98,16 @@ impl IntoResponse for ApiError {
 
 impl<E: Into<anyhow::Error>> From<E> for ApiError {
     fn from(e: E) -> Self {
-        tracing::error!(error = format!("{:#}", e.into()), "request failed");
+        let e = e.into();
+        if crate::store::is_unavailable(&e) {
+            tracing::warn!(error = format!("{e:#}"), "the database is unavailable");
+            return ApiError::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "temporarily_unavailable",
+                "We cannot serve you right now. Please try again in a minute.",
+            );
+        }
+        tracing::error!(error = format!("{e:#}"), "request failed");
         ApiError::new(
             StatusCode::INTERNAL_SERVER_ERROR,
             "server_error",

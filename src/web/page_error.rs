@@ -60,6 +60,14 @@ impl PageError {
                 title,
                 message,
             } => state.templates.error_page(status, title, message),
+            PageError::Internal(e) if crate::store::is_unavailable(&e) => {
+                tracing::warn!(error = format!("{e:#}"), "the database is unavailable");
+                state.templates.error_page(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    "Temporarily unavailable",
+                    "We cannot serve you right now. Please try again in a minute.",
+                )
+            }
             PageError::Internal(e) => {
                 tracing::error!(error = format!("{e:#}"), "request failed");
                 state.templates.error_page(

@@ -19,6 +19,7 @@ mod keys;
 mod login;
 mod logout;
 mod nodes;
+mod outage;
 mod par;
 mod passkey_api;
 mod private_key_jwt;
