@@ -47,6 +47,14 @@ pub async fn connect(url: &str) -> anyhow::Result<DatabaseConnection> {
         }
     }
     let mut options = ConnectOptions::new(url);
+    // SQLite: write-ahead logging, so that readers never wait for a writer and background
+    // clean-up does not make a sign-in fail with "database is locked"; synchronous stays
+    // FULL, so a committed transaction survives a crash.
+    options.map_sqlx_sqlite_opts(|sqlite| {
+        sqlite
+            .journal_mode(sea_orm::sqlx::sqlite::SqliteJournalMode::Wal)
+            .busy_timeout(Duration::from_secs(10))
+    });
     options
         .max_connections(16)
         .min_connections(1)

@@ -159,8 +159,9 @@ impl SignupPage {
         server: &TestServer,
         finish: reqwest::Response,
     ) -> (Vec<String>, String) {
-        assert_eq!(finish.status(), StatusCode::OK);
+        let status = finish.status();
         let done: Value = finish.json().await.unwrap();
+        assert_eq!(status, StatusCode::OK, "{done}");
         let codes_url = server.url(done["redirect"].as_str().unwrap());
         let (status, html) = get_page(&self.http, &codes_url).await;
         assert_eq!(status, StatusCode::OK);
