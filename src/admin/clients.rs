@@ -42,6 +42,7 @@ pub struct NewClient {
 }
 
 /// A client just created or re-keyed, with its secret in clear: shown once, never stored.
+#[derive(Clone)]
 pub struct ClientCredentials {
     pub client: Client,
     pub client_secret: Option<String>,

@@ -11,6 +11,7 @@ mod browser_signup;
 mod browser_totp;
 mod cli;
 mod client_credentials;
+mod crash;
 mod demo_rp;
 mod dpop;
 mod flow;
