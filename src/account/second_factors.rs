@@ -145,7 +145,7 @@ pub async fn post_totp(
                 ).await;
             }
         };
-        let txn = state.db.begin().await?;
+        let txn = state.db.begin_with_options(crate::store::WRITE).await?;
         let before = store::factors::of(&txn, &user_id).await?;
         if !store::totp::activate(&txn, &user_id, &pending.id, step).await? {
             return Ok(Redirect::to(routes::ACCOUNT_TOTP).into_response());
@@ -181,7 +181,7 @@ pub async fn post_remove_totp(
             return Err(PageError::form_expired());
         }
         let user_id = &signed_in.user.id;
-        let txn = state.db.begin().await?;
+        let txn = state.db.begin_with_options(crate::store::WRITE).await?;
         let factors = store::factors::of(&txn, user_id).await?;
         if !factors.totp {
             return Ok(Redirect::to(routes::ACCOUNT).into_response());
@@ -215,7 +215,7 @@ pub async fn post_regenerate_recovery_codes(
             return Err(PageError::form_expired());
         }
         let user_id = &signed_in.user.id;
-        let txn = state.db.begin().await?;
+        let txn = state.db.begin_with_options(crate::store::WRITE).await?;
         if !store::factors::of(&txn, user_id).await?.has_second_factor() {
             return Ok(Redirect::to(routes::ACCOUNT).into_response());
         }

@@ -59,7 +59,7 @@ pub async fn post_password(
         }
         let hash = state.passwords.hash(form.new_password).await?;
         let user_id = &signed_in.user.id;
-        let txn = state.db.begin().await?;
+        let txn = state.db.begin_with_options(crate::store::WRITE).await?;
         store::users::set_password(&txn, user_id, &hash).await?;
         security_events::record(
             &txn,
@@ -91,7 +91,7 @@ pub async fn post_revoke_other_sessions(
             return Err(PageError::form_expired());
         }
         let user_id = &signed_in.user.id;
-        let txn = state.db.begin().await?;
+        let txn = state.db.begin_with_options(crate::store::WRITE).await?;
         let count =
             store::user_sessions::revoke_others(&txn, user_id, &signed_in.sid, now()).await?;
         security_events::record(

@@ -147,7 +147,7 @@ pub async fn invite(
 /// in one transaction, recording a security event that keeps only the user id.
 pub async fn delete_user(db: &DatabaseConnection, user_id: &str) -> Result<bool, AdminError> {
     use sea_orm::TransactionTrait;
-    let txn = db.begin().await?;
+    let txn = db.begin_with_options(crate::store::WRITE).await?;
     if !store::users::delete(&txn, user_id).await? {
         return Ok(false);
     }

@@ -145,7 +145,7 @@ pub async fn post_totp(
         let next = tx
             .enrolled(&user_id, AuthMethod::Totp, now)
             .map_err(|_| PageError::sign_in_expired())?;
-        let txn = state.db.begin().await?;
+        let txn = state.db.begin_with_options(crate::store::WRITE).await?;
         if !store::totp::activate(&txn, &user_id, &pending.id, step).await?
             || !store::transactions::advance(&txn, &next.id, &previous, &next.step).await?
         {

@@ -481,7 +481,7 @@ pub(crate) async fn complete(
 
     let sid = random::id();
     let now = now();
-    let db = state.db.begin().await?;
+    let db = state.db.begin_with_options(crate::store::WRITE).await?;
     if !store::transactions::delete(&db, &tx_id).await? {
         return Err(PageError::sign_in_expired());
     }

@@ -150,7 +150,7 @@ pub async fn post_recover(
         };
         // The code is spent and the sign-in moved on in one transaction: a double submit
         // cannot spend a code without signing in.
-        let txn = state.db.begin().await?;
+        let txn = state.db.begin_with_options(crate::store::WRITE).await?;
         let mut recovered = None;
         if let Some(user) = &user
             && store::users::password_hash(&txn, &user.id).await?.is_none()

@@ -261,7 +261,11 @@ async fn authorization_code(
             .filter(|_| client.client_type == ClientType::Public)
             .map(str::to_owned),
     };
-    let txn = state.db.begin().await.map_err(internal)?;
+    let txn = state
+        .db
+        .begin_with_options(crate::store::WRITE)
+        .await
+        .map_err(internal)?;
     if !store::tokens::consume_code(&txn, &code_hash, &grant.id, now)
         .await
         .map_err(internal)?
@@ -354,7 +358,11 @@ async fn refresh_token(
     };
     ensure_user_enabled(state, &grant.authentication.user_id).await?;
 
-    let txn = state.db.begin().await.map_err(internal)?;
+    let txn = state
+        .db
+        .begin_with_options(crate::store::WRITE)
+        .await
+        .map_err(internal)?;
     if !store::tokens::consume_refresh_token(&txn, &token_hash, now)
         .await
         .map_err(internal)?

@@ -517,7 +517,7 @@ async fn create_account(
     tx: &LoginTransaction,
     next: &LoginTransaction,
 ) -> Result<Option<Vec<String>>, CreateError> {
-    let txn: DatabaseTransaction = state.db.begin().await?;
+    let txn: DatabaseTransaction = state.db.begin_with_options(crate::store::WRITE).await?;
     let now = now();
     // Checked again inside the transaction: the name may have been taken since the start.
     if !account::is_available(&txn, &account.username).await? {

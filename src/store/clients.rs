@@ -67,7 +67,7 @@ fn to_client(row: client::Model, uris: Vec<client_redirect_uri::Model>) -> Resul
 
 /// Stores a new client with its redirect URIs in one transaction.
 pub async fn create(db: &sea_orm::DatabaseConnection, client: &Client) -> Result<(), DbErr> {
-    let txn = db.begin().await?;
+    let txn = db.begin_with_options(crate::store::WRITE).await?;
     client::ActiveModel {
         id: Set(client.client_id.clone()),
         name: Set(client.name.clone()),

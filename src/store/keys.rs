@@ -171,7 +171,7 @@ pub async fn rotate(
     let key = StoredKey::generate(alg)?;
     let active_from = now + prepublication;
     let retired_at = active_from + overlap;
-    let txn = db.begin().await?;
+    let txn = db.begin_with_options(crate::store::WRITE).await?;
     let replaced: Vec<String> = signing_key::Entity::find()
         .filter(signing_key::Column::Alg.eq(alg.as_str()))
         .filter(

@@ -82,6 +82,16 @@ pub async fn migrate(db: &DatabaseConnection) -> anyhow::Result<()> {
         .map_err(|e| anyhow::anyhow!("filling in username skeletons: {}", describe(&e)))
 }
 
+/// How every writing transaction starts: on SQLite `BEGIN IMMEDIATE`, which takes the write
+/// lock at once (waiting for it up to the busy timeout) rather than failing with "database is
+/// locked" when a transaction that began by reading turns to writing while another writes.
+/// PostgreSQL ignores it.
+pub const WRITE: sea_orm::TransactionOptions = sea_orm::TransactionOptions {
+    isolation_level: None,
+    access_mode: None,
+    sqlite_transaction_mode: Some(sea_orm::SqliteTransactionMode::Immediate),
+};
+
 /// Whether `e` (or what caused it) is the database being unreachable rather than a bug:
 /// answered with 503 and "try again", not 500.
 pub fn is_unavailable(e: &anyhow::Error) -> bool {

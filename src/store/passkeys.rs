@@ -98,7 +98,7 @@ pub async fn add(
     passkey: &Passkey,
     max: usize,
 ) -> Result<(StoredPasskey, Option<Vec<String>>), AddPasskeyError> {
-    let txn = db.begin().await?;
+    let txn = db.begin_with_options(crate::store::WRITE).await?;
     let added = insert(&txn, user_id, name, passkey, max).await?;
     txn.commit().await?;
     Ok(added)
@@ -207,7 +207,7 @@ pub async fn delete(
     user_id: &str,
     id: &str,
 ) -> Result<(), DeletePasskeyError> {
-    let txn = db.begin().await?;
+    let txn = db.begin_with_options(crate::store::WRITE).await?;
     let mine = list(&txn, user_id).await?;
     if !mine.iter().any(|p| p.id == id) {
         return Err(DeletePasskeyError::NotFound);

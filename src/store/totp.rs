@@ -99,7 +99,7 @@ pub async fn start_enrollment(
     user_id: &str,
     secret: &[u8],
 ) -> Result<(), DbErr> {
-    let txn = db.begin().await?;
+    let txn = db.begin_with_options(crate::store::WRITE).await?;
     credential::Entity::delete_many()
         .filter(credential::Column::UserId.eq(user_id))
         .filter(credential::Column::Kind.eq(PENDING))

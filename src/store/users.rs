@@ -46,7 +46,7 @@ pub async fn create(
     name: Option<String>,
     password_hash: Option<String>,
 ) -> Result<User, CreateUserError> {
-    let txn = db.begin().await?;
+    let txn = db.begin_with_options(crate::store::WRITE).await?;
     let id = uuid::Uuid::new_v4().to_string();
     let user = insert(&txn, &id, username, email, name, password_hash).await?;
     txn.commit().await?;
