@@ -82,13 +82,9 @@ pub async fn post_delete(
     form: Result<Form<CsrfForm>, axum::extract::rejection::FormRejection>,
 ) -> Response {
     async {
-        let Some(signed_in) = SignedIn::of(&state, &session).await? else {
+        let Some(signed_in) = super::signed_in_form(&state, &session, form).await? else {
             return Ok(Redirect::to(routes::ACCOUNT).into_response());
         };
-        let token = form.map(|Form(f)| f.csrf_token).unwrap_or_default();
-        if !csrf::verify(&session, &token).await {
-            return Err(PageError::form_expired());
-        }
         if !may_delete(&state, &signed_in).await?.0 {
             return render(&state, &session, &signed_in).await;
         }

@@ -226,6 +226,24 @@ async fn get_reauthenticate(State(state): State<AppState>, session: Session) -> 
     }
 }
 
+/// The signed-in user behind a form that carries only the page's CSRF token. `Ok(None)`:
+/// nobody is signed in (the caller sends the browser to the account page); a missing or wrong
+/// token is `form_expired`.
+pub(crate) async fn signed_in_form(
+    state: &AppState,
+    session: &Session,
+    form: Result<Form<CsrfForm>, axum::extract::rejection::FormRejection>,
+) -> Result<Option<SignedIn>, PageError> {
+    let Some(signed_in) = SignedIn::of(state, session).await? else {
+        return Ok(None);
+    };
+    let token = form.map(|Form(f)| f.csrf_token).unwrap_or_default();
+    if !csrf::verify(session, &token).await {
+        return Err(PageError::form_expired());
+    }
+    Ok(Some(signed_in))
+}
+
 /// A form that carries nothing but the session's CSRF token.
 #[derive(Deserialize)]
 pub struct CsrfForm {

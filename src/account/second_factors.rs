@@ -173,13 +173,9 @@ pub async fn post_remove_totp(
     form: Result<Form<CsrfForm>, axum::extract::rejection::FormRejection>,
 ) -> Response {
     async {
-        let Some(signed_in) = SignedIn::of(&state, &session).await? else {
+        let Some(signed_in) = super::signed_in_form(&state, &session, form).await? else {
             return Ok(Redirect::to(routes::ACCOUNT).into_response());
         };
-        let token = form.map(|Form(f)| f.csrf_token).unwrap_or_default();
-        if !csrf::verify(&session, &token).await {
-            return Err(PageError::form_expired());
-        }
         let user_id = &signed_in.user.id;
         let txn = state.db.begin_with_options(crate::store::WRITE).await?;
         let factors = store::factors::of(&txn, user_id).await?;

@@ -41,6 +41,29 @@ pub struct NewClient {
     pub backchannel_logout_uri: Option<String>,
 }
 
+impl NewClient {
+    /// A confidential client named `name` with every other setting at its default (no
+    /// redirect URI yet: set `redirect_uris` for a client that signs users in).
+    pub fn new(name: &str) -> NewClient {
+        NewClient {
+            name: name.into(),
+            redirect_uris: Vec::new(),
+            post_logout_redirect_uris: Vec::new(),
+            public: false,
+            id_token_signed_response_alg: SigningAlg::Es256,
+            min_acr: None,
+            grant_types: Vec::new(),
+            scopes: Vec::new(),
+            require_par: false,
+            auth_method: None,
+            jwks: None,
+            jwks_uri: None,
+            dpop_bound: false,
+            backchannel_logout_uri: None,
+        }
+    }
+}
+
 /// A client just created or re-keyed, with its secret in clear: shown once, never stored.
 #[derive(Clone)]
 pub struct ClientCredentials {

@@ -11,7 +11,6 @@ use crate::{
     support::*,
     totp::{enroll_totp, exchange, oathtool, submit_code},
 };
-use idp::crypto::keys::SigningAlg;
 
 fn essential(values: &[&str]) -> String {
     json!({"id_token": {"acr": {"essential": true, "values": values}}}).to_string()
@@ -117,20 +116,9 @@ async fn a_client_minimum_applies_to_every_request() {
     let strict = idp::admin::clients::create(
         &server.db,
         idp::admin::clients::NewClient {
-            name: "Bank".into(),
             redirect_uris: vec![REDIRECT_URI.into()],
-            post_logout_redirect_uris: Vec::new(),
-            public: false,
-            id_token_signed_response_alg: SigningAlg::Es256,
             min_acr: Some(idp::login::assurance::Level::Phr),
-            grant_types: Vec::new(),
-            scopes: Vec::new(),
-            require_par: false,
-            auth_method: None,
-            jwks: None,
-            jwks_uri: None,
-            dpop_bound: false,
-            backchannel_logout_uri: None,
+            ..idp::admin::clients::NewClient::new("Bank")
         },
     )
     .await

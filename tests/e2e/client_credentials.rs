@@ -10,26 +10,15 @@ use reqwest::StatusCode;
 use serde_json::Value;
 
 use crate::{passkey_api::decode_claims, support::*};
-use idp::{admin::clients::NewClient, crypto::keys::SigningAlg, model::client::GrantType};
+use idp::{admin::clients::NewClient, model::client::GrantType};
 
 async fn machine_client(server: &TestServer) -> idp::admin::clients::ClientCredentials {
     idp::admin::clients::create(
         &server.db,
         NewClient {
-            name: "Billing job".into(),
-            redirect_uris: Vec::new(),
-            post_logout_redirect_uris: Vec::new(),
-            public: false,
-            id_token_signed_response_alg: SigningAlg::Es256,
-            min_acr: None,
             grant_types: vec![GrantType::ClientCredentials],
             scopes: vec!["invoices:read".into(), "invoices:write".into()],
-            require_par: false,
-            auth_method: None,
-            jwks: None,
-            jwks_uri: None,
-            dpop_bound: false,
-            backchannel_logout_uri: None,
+            ..NewClient::new("Billing job")
         },
     )
     .await
@@ -190,20 +179,11 @@ async fn clients_are_held_to_their_grant_types() {
         let result = idp::admin::clients::create(
             &server.db,
             NewClient {
-                name: "X".into(),
                 redirect_uris: redirects.iter().map(|s| s.to_string()).collect(),
-                post_logout_redirect_uris: Vec::new(),
                 public,
-                id_token_signed_response_alg: SigningAlg::Es256,
-                min_acr: None,
                 grant_types: grants.clone(),
                 scopes: scopes.iter().map(|s| s.to_string()).collect(),
-                require_par: false,
-                auth_method: None,
-                jwks: None,
-                jwks_uri: None,
-                dpop_bound: false,
-                backchannel_logout_uri: None,
+                ..NewClient::new("X")
             },
         )
         .await;

@@ -182,20 +182,8 @@ async fn a_killed_server_loses_nothing_it_acknowledged() {
     let creds = idp::admin::clients::create(
         &db,
         idp::admin::clients::NewClient {
-            name: "Crash App".into(),
             redirect_uris: vec![REDIRECT_URI.into()],
-            post_logout_redirect_uris: Vec::new(),
-            public: false,
-            id_token_signed_response_alg: idp::crypto::keys::SigningAlg::Es256,
-            min_acr: None,
-            grant_types: Vec::new(),
-            scopes: Vec::new(),
-            require_par: false,
-            auth_method: None,
-            jwks: None,
-            jwks_uri: None,
-            dpop_bound: false,
-            backchannel_logout_uri: None,
+            ..idp::admin::clients::NewClient::new("Crash App")
         },
     )
     .await

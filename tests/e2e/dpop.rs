@@ -285,20 +285,10 @@ async fn dpop_bound_machine(server: &TestServer) -> idp::admin::clients::ClientC
     idp::admin::clients::create(
         &server.db,
         NewClient {
-            name: "Bound".into(),
-            redirect_uris: Vec::new(),
-            post_logout_redirect_uris: Vec::new(),
-            public: false,
-            id_token_signed_response_alg: SigningAlg::Es256,
-            min_acr: None,
             grant_types: vec![GrantType::ClientCredentials],
             scopes: vec!["api".into()],
-            require_par: false,
-            auth_method: None,
-            jwks: None,
-            jwks_uri: None,
             dpop_bound: true,
-            backchannel_logout_uri: None,
+            ..NewClient::new("Bound")
         },
     )
     .await

@@ -304,20 +304,10 @@ async fn clients_of_the_session_are_told_by_back_channel() {
     let creds = idp::admin::clients::create(
         &server.db,
         idp::admin::clients::NewClient {
-            name: "Listening App".into(),
             redirect_uris: vec![REDIRECT_URI.into()],
             post_logout_redirect_uris: vec![POST_LOGOUT_URI.into()],
-            public: false,
-            id_token_signed_response_alg: idp::crypto::keys::SigningAlg::Es256,
-            min_acr: None,
-            grant_types: Vec::new(),
-            scopes: Vec::new(),
-            require_par: false,
-            auth_method: None,
-            jwks: None,
-            jwks_uri: None,
-            dpop_bound: false,
             backchannel_logout_uri: Some(format!("http://127.0.0.1:{port}/backchannel")),
+            ..idp::admin::clients::NewClient::new("Listening App")
         },
     )
     .await

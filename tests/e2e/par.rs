@@ -211,20 +211,10 @@ async fn a_client_that_must_push_cannot_send_the_browser_directly() {
     let strict = idp::admin::clients::create(
         &server.db,
         NewClient {
-            name: "Bank".into(),
             redirect_uris: vec![REDIRECT_URI.into()],
-            post_logout_redirect_uris: Vec::new(),
             public: true,
-            id_token_signed_response_alg: SigningAlg::Es256,
-            min_acr: None,
-            grant_types: Vec::new(),
-            scopes: Vec::new(),
             require_par: true,
-            auth_method: None,
-            jwks: None,
-            jwks_uri: None,
-            dpop_bound: false,
-            backchannel_logout_uri: None,
+            ..NewClient::new("Bank")
         },
     )
     .await

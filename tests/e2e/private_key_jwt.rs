@@ -12,7 +12,6 @@ use serde_json::{Value, json};
 use crate::support::*;
 use idp::{
     admin::clients::NewClient,
-    crypto::keys::SigningAlg,
     model::client::{GrantType, TokenEndpointAuthMethod},
 };
 
@@ -82,20 +81,12 @@ async fn machine_with_keys(
     idp::admin::clients::create(
         &server.db,
         NewClient {
-            name: "Signer".into(),
-            redirect_uris: Vec::new(),
-            post_logout_redirect_uris: Vec::new(),
-            public: false,
-            id_token_signed_response_alg: SigningAlg::Es256,
-            min_acr: None,
             grant_types: vec![GrantType::ClientCredentials],
             scopes: vec!["api".into()],
-            require_par: false,
             auth_method: Some(TokenEndpointAuthMethod::PrivateKeyJwt),
             jwks,
             jwks_uri,
-            dpop_bound: false,
-            backchannel_logout_uri: None,
+            ..NewClient::new("Signer")
         },
     )
     .await

@@ -106,20 +106,11 @@ impl TestServer {
         idp::admin::clients::create(
             &self.db,
             NewClient {
-                name: "Test App".into(),
                 redirect_uris: vec![redirect_uri.into()],
                 post_logout_redirect_uris: vec![POST_LOGOUT_URI.into()],
                 public,
                 id_token_signed_response_alg: alg,
-                min_acr: None,
-                grant_types: Vec::new(),
-                scopes: Vec::new(),
-                require_par: false,
-                auth_method: None,
-                jwks: None,
-                jwks_uri: None,
-                dpop_bound: false,
-                backchannel_logout_uri: None,
+                ..NewClient::new("Test App")
             },
         )
         .await
