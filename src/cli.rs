@@ -112,6 +112,13 @@ pub enum ClientCommand {
         /// (OpenID Connect Back-Channel Logout 1.0)
         #[arg(long, value_name = "URI")]
         backchannel_logout_uri: Option<String>,
+        /// Issue refresh tokens even when the app did not ask for offline_access
+        #[arg(long)]
+        refresh_without_offline_access: bool,
+        /// Do not rotate DPoP-bound refresh tokens: the same token stays valid until it
+        /// expires (FAPI 2.0 advises against rotating sender-constrained tokens)
+        #[arg(long)]
+        keep_dpop_refresh_tokens: bool,
         #[command(flatten)]
         output: Output,
     },
@@ -386,6 +393,12 @@ fn print_client(config: &Config, client: &Client) {
     if let Some(uri) = &client.backchannel_logout_uri {
         println!("logout uri:      {uri} (back-channel)");
     }
+    if client.refresh_tokens_without_offline_access {
+        println!("refresh tokens:  without offline_access too");
+    }
+    if !client.rotate_dpop_bound_refresh_tokens {
+        println!("DPoP refresh:    kept, not rotated");
+    }
 }
 
 async fn client(config: &Config, command: ClientCommand) -> CliResult {
@@ -413,6 +426,8 @@ async fn client(config: &Config, command: ClientCommand) -> CliResult {
             jwks_file,
             dpop_bound,
             backchannel_logout_uri,
+            refresh_without_offline_access,
+            keep_dpop_refresh_tokens,
             output,
         } => {
             let auth_method = match auth_method {
@@ -469,6 +484,8 @@ async fn client(config: &Config, command: ClientCommand) -> CliResult {
                 jwks_uri,
                 dpop_bound,
                 backchannel_logout_uri,
+                refresh_without_offline_access,
+                keep_dpop_refresh_tokens,
             };
             let credentials = admin::clients::create(&db, new)
                 .await

@@ -284,11 +284,17 @@ pub struct TokenConfig {
     pub authorization_code: Duration,
     #[serde(with = "humantime_serde")]
     pub access_token: Duration,
+    /// How access tokens are signed. RFC 9068 §4 makes RS256 the one every resource server
+    /// must accept, hence the default; ES256 is much cheaper to sign.
+    pub access_token_alg: crate::crypto::keys::SigningAlg,
     #[serde(with = "humantime_serde")]
     pub id_token: Duration,
     /// Absolute lifetime of a grant's refresh tokens, counted from the sign-in.
     #[serde(with = "humantime_serde")]
     pub refresh_token: Duration,
+    /// Sliding lifetime: a refresh token unused this long expires before the absolute one.
+    #[serde(with = "humantime_serde")]
+    pub refresh_token_idle: Duration,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
@@ -347,8 +353,10 @@ impl Default for TokenConfig {
         Self {
             authorization_code: Duration::from_secs(60),
             access_token: Duration::from_secs(10 * 60),
+            access_token_alg: crate::crypto::keys::SigningAlg::Rs256,
             id_token: Duration::from_secs(10 * 60),
             refresh_token: Duration::from_secs(30 * 24 * 3600),
+            refresh_token_idle: Duration::from_secs(14 * 24 * 3600),
         }
     }
 }
@@ -469,6 +477,7 @@ impl Config {
             ("tokens.access_token", self.tokens.access_token),
             ("tokens.id_token", self.tokens.id_token),
             ("tokens.refresh_token", self.tokens.refresh_token),
+            ("tokens.refresh_token_idle", self.tokens.refresh_token_idle),
             ("session.lifetime", self.session.lifetime),
             ("session.idle_timeout", self.session.idle_timeout),
             ("session.login_timeout", self.session.login_timeout),

@@ -28,6 +28,10 @@ pub struct Model {
     pub dpop_bound: bool,
     /// Where to POST logout tokens when a user's session ends (Back-Channel Logout 1.0).
     pub backchannel_logout_uri: Option<String>,
+    /// Refresh tokens even when `offline_access` was not asked for.
+    pub refresh_without_offline_access: bool,
+    /// Whether DPoP-bound refresh tokens are rotated on use (FAPI 2.0 advises against it).
+    pub rotate_dpop_refresh_tokens: bool,
     pub created_at: i64,
     pub updated_at: i64,
 }

@@ -15,6 +15,7 @@ mod m0009_key_rotation;
 mod m0010_client_keys;
 mod m0011_dpop;
 mod m0012_backchannel_logout;
+mod m0013_refresh_policy;
 
 pub struct Migrator;
 
@@ -34,6 +35,7 @@ impl MigratorTrait for Migrator {
             Box::new(m0010_client_keys::Migration),
             Box::new(m0011_dpop::Migration),
             Box::new(m0012_backchannel_logout::Migration),
+            Box::new(m0013_refresh_policy::Migration),
         ]
     }
 }

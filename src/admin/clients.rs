@@ -39,6 +39,10 @@ pub struct NewClient {
     pub dpop_bound: bool,
     /// Where to POST logout tokens (Back-Channel Logout 1.0).
     pub backchannel_logout_uri: Option<String>,
+    /// Refresh tokens without the `offline_access` scope.
+    pub refresh_without_offline_access: bool,
+    /// Keep DPoP-bound refresh tokens instead of rotating them.
+    pub keep_dpop_refresh_tokens: bool,
 }
 
 impl NewClient {
@@ -60,6 +64,8 @@ impl NewClient {
             jwks_uri: None,
             dpop_bound: false,
             backchannel_logout_uri: None,
+            refresh_without_offline_access: false,
+            keep_dpop_refresh_tokens: false,
         }
     }
 }
@@ -208,6 +214,17 @@ pub async fn create(
         }
     }
     let backchannel_logout_uri = new.backchannel_logout_uri;
+    let refreshes = grant_types.contains(&GrantType::RefreshToken);
+    if new.refresh_without_offline_access && !refreshes {
+        return Err(AdminError::Invalid(
+            "refresh tokens without offline_access need the refresh_token grant".into(),
+        ));
+    }
+    if new.keep_dpop_refresh_tokens && !refreshes {
+        return Err(AdminError::Invalid(
+            "keeping DPoP-bound refresh tokens needs the refresh_token grant".into(),
+        ));
+    }
     let (client_type, secret) = match method {
         TokenEndpointAuthMethod::None => (ClientType::Public, None),
         TokenEndpointAuthMethod::PrivateKeyJwt => (ClientType::Confidential, None),
@@ -229,6 +246,8 @@ pub async fn create(
         jwks_uri,
         dpop_bound_access_tokens: new.dpop_bound,
         backchannel_logout_uri,
+        refresh_tokens_without_offline_access: new.refresh_without_offline_access,
+        rotate_dpop_bound_refresh_tokens: !new.keep_dpop_refresh_tokens,
         secret_hash: secret.as_deref().map(random::digest),
         created_at: now(),
     };

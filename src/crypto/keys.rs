@@ -13,9 +13,11 @@ use josekit::{
 use serde_json::{Map, Value};
 
 /// The JWS algorithms we sign with.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
 pub enum SigningAlg {
+    #[serde(rename = "ES256")]
     Es256,
+    #[serde(rename = "RS256")]
     Rs256,
 }
 

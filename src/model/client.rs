@@ -105,6 +105,12 @@ pub struct Client {
     pub dpop_bound_access_tokens: bool,
     /// Where to POST a logout token when a user's session ends (Back-Channel Logout 1.0).
     pub backchannel_logout_uri: Option<String>,
+    /// Refresh tokens for this client even without the `offline_access` scope.
+    pub refresh_tokens_without_offline_access: bool,
+    /// Rotate DPoP-bound refresh tokens on every use (the default). Off, such a token stays
+    /// valid until it expires: it is useless without the DPoP key, and FAPI 2.0 §5.3.2.1
+    /// advises against rotating sender-constrained refresh tokens.
+    pub rotate_dpop_bound_refresh_tokens: bool,
     #[serde(skip)]
     pub secret_hash: Option<String>,
     pub created_at: i64,
@@ -218,6 +224,8 @@ mod tests {
             jwks_uri: None,
             dpop_bound_access_tokens: false,
             backchannel_logout_uri: None,
+            refresh_tokens_without_offline_access: false,
+            rotate_dpop_bound_refresh_tokens: true,
             secret_hash: None,
             created_at: 0,
         }

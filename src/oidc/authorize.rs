@@ -88,9 +88,9 @@ async fn try_authorize(
     session: &Session,
     raw: &[u8],
 ) -> Result<Response, AuthorizeError> {
-    let params: Vec<(String, String)> = serde_urlencoded::from_bytes(raw).map_err(|_| {
+    let params = super::form::decode(raw).ok_or_else(|| {
         AuthorizeError::Render(OAuthError::invalid_request(
-            "the request is not form-encoded",
+            "the request is not form-encoded UTF-8",
         ))
     })?;
     let (params, pushed) = pushed_params(state, params).await?;

@@ -51,8 +51,8 @@ fn invalid(message: &'static str) -> PageError {
 
 /// Reads the request's parameters, refusing one sent twice.
 fn params(raw: &[u8]) -> Result<Vec<(String, String)>, PageError> {
-    let params: Vec<(String, String)> =
-        serde_urlencoded::from_bytes(raw).map_err(|_| invalid("The request could not be read."))?;
+    let params =
+        super::form::decode(raw).ok_or_else(|| invalid("The request could not be read."))?;
     for (i, (name, _)) in params.iter().enumerate() {
         if params[..i].iter().any(|(other, _)| other == name) {
             return Err(invalid("A parameter appears more than once."));

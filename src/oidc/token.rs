@@ -15,7 +15,7 @@ use super::{
     error::{ErrorCode, JsonError, OAuthError},
     form::FormParams,
     pkce,
-    tokens::{self, TokenResponse},
+    tokens::{self, RefreshTokenIssue, TokenResponse},
 };
 use crate::{
     app::AppState,
@@ -285,6 +285,7 @@ async fn authorization_code(
         &grant.scope,
         grant.nonce.as_deref(),
         jkt,
+        RefreshTokenIssue::Mint,
     )
     .await
     .map_err(internal)?;
@@ -358,18 +359,29 @@ async fn refresh_token(
     };
     ensure_user_enabled(state, &grant.authentication.user_id).await?;
 
+    // FAPI 2.0 §5.3.2.1: sender-constrained refresh tokens need not rotate; a client may be
+    // registered to keep its DPoP-bound one, whose idle lifetime then restarts instead.
+    let rotate = grant.dpop_jkt.is_none() || client.rotate_dpop_bound_refresh_tokens;
     let txn = state
         .db
         .begin_with_options(crate::store::WRITE)
         .await
         .map_err(internal)?;
-    if !store::tokens::consume_refresh_token(&txn, &token_hash, now)
-        .await
-        .map_err(internal)?
-    {
+    let still_usable = if rotate {
+        store::tokens::consume_refresh_token(&txn, &token_hash, now).await
+    } else {
+        let expires_at = tokens::refresh_token_expiry(state, &grant, now);
+        store::tokens::extend_refresh_token(&txn, &token_hash, expires_at, now).await
+    };
+    if !still_usable.map_err(internal)? {
         return Err(invalid());
     }
-    let response = tokens::issue(&txn, state, client, &grant, &scope, None, jkt)
+    let refresh = if rotate {
+        RefreshTokenIssue::Mint
+    } else {
+        RefreshTokenIssue::KeepPresented
+    };
+    let response = tokens::issue(&txn, state, client, &grant, &scope, None, jkt, refresh)
         .await
         .map_err(internal)?;
     txn.commit().await.map_err(internal)?;

@@ -9,7 +9,7 @@ use sha2::{Digest, Sha256};
 
 use crate::{
     app::AppState,
-    crypto::{keys::SigningAlg, random},
+    crypto::random,
     model::{
         client::Client,
         scope::{self, Scopes},
@@ -43,9 +43,36 @@ pub fn access_token_audience(state: &AppState) -> String {
     format!("{}{}", state.config.issuer, routes::USERINFO)
 }
 
+/// What happens to refresh tokens when a grant's tokens are issued.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RefreshTokenIssue {
+    /// A new refresh token, if the client and the grant get refresh tokens at all.
+    Mint,
+    /// None: the client keeps using the one it presented (not rotated).
+    KeepPresented,
+}
+
+/// Whether `client` gets refresh tokens for a grant of `grant_scope`: only with the
+/// `refresh_token` grant, and only for offline access (OIDC Core §11) unless the client is
+/// registered to get them anyway.
+pub fn gets_refresh_tokens(client: &Client, grant_scope: &str) -> bool {
+    client.allows(crate::model::client::GrantType::RefreshToken)
+        && (client.refresh_tokens_without_offline_access
+            || Scopes::parse(grant_scope)
+                .unwrap_or_default()
+                .contains(scope::OFFLINE_ACCESS))
+}
+
+/// When a refresh token minted or used at `now` expires: after the idle (sliding) lifetime,
+/// never past the grant's absolute one.
+pub fn refresh_token_expiry(state: &AppState, grant: &Grant, now: i64) -> i64 {
+    (now + state.config.tokens.refresh_token_idle.as_secs() as i64).min(grant.expires_at)
+}
+
 /// Issues the tokens of `grant` for `scope` (the grant's, or a narrower one on refresh).
 /// `nonce` is set only on the code exchange: OIDC Core §12.2 says a refreshed ID token should
 /// not carry one.
+#[allow(clippy::too_many_arguments)]
 pub async fn issue(
     db: &impl ConnectionTrait,
     state: &AppState,
@@ -54,6 +81,7 @@ pub async fn issue(
     scope: &str,
     nonce: Option<&str>,
     dpop_jkt: Option<&str>,
+    refresh: RefreshTokenIssue,
 ) -> anyhow::Result<TokenResponse> {
     let now = crate::model::now();
     let auth = &grant.authentication;
@@ -69,7 +97,7 @@ pub async fn issue(
     };
     store::tokens::insert_access_token(db, &record, now).await?;
     let access_token = state.keys.sign(
-        SigningAlg::Rs256,
+        state.config.tokens.access_token_alg,
         ACCESS_TOKEN_TYP,
         to_map(json!({
             "iss": state.config.issuer,
@@ -115,24 +143,22 @@ pub async fn issue(
         None
     };
 
-    // Refresh tokens only for offline access (OIDC Core §11), and never past the grant's
-    // absolute lifetime.
     // The grant's scope decides, not a narrower one asked for on refresh (RFC 6749 §6).
-    let grant_scopes = Scopes::parse(&grant.scope).unwrap_or_default();
-    let refresh_token = if grant_scopes.contains(scope::OFFLINE_ACCESS) {
-        let token = random::secret();
-        store::tokens::insert_refresh_token(
-            db,
-            &random::digest(&token),
-            &grant.id,
-            now,
-            grant.expires_at,
-        )
-        .await?;
-        Some(token)
-    } else {
-        None
-    };
+    let refresh_token =
+        if refresh == RefreshTokenIssue::Mint && gets_refresh_tokens(client, &grant.scope) {
+            let token = random::secret();
+            store::tokens::insert_refresh_token(
+                db,
+                &random::digest(&token),
+                &grant.id,
+                now,
+                refresh_token_expiry(state, grant, now),
+            )
+            .await?;
+            Some(token)
+        } else {
+            None
+        };
 
     Ok(TokenResponse {
         access_token,
@@ -179,7 +205,7 @@ pub async fn issue_for_client(
     };
     store::tokens::insert_access_token(&state.db, &record, now).await?;
     let access_token = state.keys.sign(
-        SigningAlg::Rs256,
+        state.config.tokens.access_token_alg,
         ACCESS_TOKEN_TYP,
         to_map(json!({
             "iss": state.config.issuer,

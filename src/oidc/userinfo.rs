@@ -39,13 +39,11 @@ pub async fn post_userinfo(
         .and_then(|v| v.to_str().ok())
         .is_some_and(|v| v.starts_with("application/x-www-form-urlencoded"));
     let form_token = if is_form {
-        serde_urlencoded::from_bytes::<Vec<(String, String)>>(&body)
-            .ok()
-            .and_then(|p| {
-                p.into_iter()
-                    .find(|(k, _)| k == "access_token")
-                    .map(|(_, v)| v)
-            })
+        super::form::decode(&body).and_then(|p| {
+            p.into_iter()
+                .find(|(k, _)| k == "access_token")
+                .map(|(_, v)| v)
+        })
     } else {
         None
     };

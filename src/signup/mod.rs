@@ -13,7 +13,7 @@ pub mod account;
 
 use axum::{
     Form, Json, Router,
-    extract::{Path, Query, State},
+    extract::{Path, Query, State, rejection::PathRejection},
     http::{HeaderMap, StatusCode},
     response::{IntoResponse, Redirect, Response},
     routing::{get, post},
@@ -236,8 +236,10 @@ async fn valid_invitation(state: &AppState, token: &str) -> Result<Invitation, S
 async fn get_invitation(
     State(state): State<AppState>,
     session: Session,
-    Path(token): Path<String>,
+    token: Result<Path<String>, PathRejection>,
 ) -> Response {
+    // A link mangled into something that is not UTF-8 is just an unknown invitation.
+    let token = token.map(|Path(token)| token).unwrap_or_default();
     async {
         if !allowed(&state, true) {
             return Err(not_found());

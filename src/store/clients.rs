@@ -58,6 +58,8 @@ fn to_client(row: client::Model, uris: Vec<client_redirect_uri::Model>) -> Resul
         jwks_uri: row.jwks_uri.clone(),
         dpop_bound_access_tokens: row.dpop_bound,
         backchannel_logout_uri: row.backchannel_logout_uri.clone(),
+        refresh_tokens_without_offline_access: row.refresh_without_offline_access,
+        rotate_dpop_bound_refresh_tokens: row.rotate_dpop_refresh_tokens,
         client_id: row.id,
         name: row.name,
         secret_hash: row.secret_hash,
@@ -89,6 +91,8 @@ pub async fn create(db: &sea_orm::DatabaseConnection, client: &Client) -> Result
         jwks_uri: Set(client.jwks_uri.clone()),
         dpop_bound: Set(client.dpop_bound_access_tokens),
         backchannel_logout_uri: Set(client.backchannel_logout_uri.clone()),
+        refresh_without_offline_access: Set(client.refresh_tokens_without_offline_access),
+        rotate_dpop_refresh_tokens: Set(client.rotate_dpop_bound_refresh_tokens),
         created_at: Set(client.created_at),
         updated_at: Set(client.created_at),
     }

@@ -247,6 +247,24 @@ pub async fn find_refresh_token(
     })
 }
 
+/// Moves the expiry of a refresh token that is kept rather than rotated, if it is still
+/// usable. Returns whether it was.
+pub async fn extend_refresh_token(
+    db: &impl ConnectionTrait,
+    token_hash: &str,
+    expires_at: i64,
+    now: i64,
+) -> Result<bool, DbErr> {
+    let result = refresh_token::Entity::update_many()
+        .col_expr(refresh_token::Column::ExpiresAt, Expr::value(expires_at))
+        .filter(refresh_token::Column::TokenHash.eq(token_hash))
+        .filter(refresh_token::Column::ConsumedAt.is_null())
+        .filter(refresh_token::Column::ExpiresAt.gt(now))
+        .exec(db)
+        .await?;
+    Ok(result.rows_affected == 1)
+}
+
 /// Marks a refresh token used, only if it was not yet. Returns whether this call won.
 pub async fn consume_refresh_token(
     db: &impl ConnectionTrait,

@@ -197,3 +197,53 @@ async fn clients_are_held_to_their_grant_types() {
         before
     );
 }
+
+#[tokio::test]
+async fn access_tokens_can_be_signed_with_es256() {
+    let server = TestServer::start_with(|config| {
+        config.tokens.access_token_alg = idp::crypto::keys::SigningAlg::Es256;
+    })
+    .await;
+    let machine = machine_client(&server).await;
+    let response: Value = token_request(&server, &machine, &[("grant_type", "client_credentials")])
+        .await
+        .json()
+        .await
+        .unwrap();
+    let token = response["access_token"].as_str().unwrap();
+    let header: Value = serde_json::from_slice(
+        &base64::Engine::decode(
+            &base64::engine::general_purpose::URL_SAFE_NO_PAD,
+            token.split('.').next().unwrap(),
+        )
+        .unwrap(),
+    )
+    .unwrap();
+    assert_eq!(header["alg"], "ES256");
+    assert_eq!(header["typ"], "at+jwt");
+    // Signed by a key the JWKS publishes, and still honoured here.
+    let jwks: Value = reqwest::get(server.url("/jwks"))
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert!(
+        jwks["keys"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|k| k["kid"] == header["kid"] && k["alg"] == "ES256")
+    );
+    let introspected: Value = reqwest::Client::new()
+        .post(server.url("/introspect"))
+        .basic_auth(&machine.client.client_id, machine.client_secret.as_deref())
+        .form(&[("token", token)])
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(introspected["active"], true, "{introspected}");
+}

@@ -15,7 +15,7 @@ use sha2::{Digest, Sha256};
 use crate::{passkey_api::decode_claims, support::*};
 use idp::{admin::clients::NewClient, crypto::keys::SigningAlg, model::client::GrantType};
 
-fn key() -> Jwk {
+pub fn key() -> Jwk {
     Jwk::generate_ec_key(EcCurve::P256).unwrap()
 }
 
@@ -33,7 +33,7 @@ fn thumbprint(key: &Jwk) -> String {
 }
 
 /// A DPoP proof for `htm` `htu`, with `changes` applied to the standard claims and `typ`.
-fn proof(
+pub fn proof(
     key: &Jwk,
     htm: &str,
     htu: &str,
