@@ -120,44 +120,94 @@ pub async fn check(
     let proof = value
         .to_str()
         .map_err(|_| ProofError::Invalid("the DPoP proof is not a JWT"))?;
-    let invalid = ProofError::Invalid;
+    let verified =
+        verify(proof, method, url, ath_of, crate::model::now()).map_err(ProofError::Invalid)?;
+    if state.config.dpop.require_nonce
+        && !verified
+            .nonce
+            .as_deref()
+            .is_some_and(|nonce| nonce_is_fresh(state, nonce))
+    {
+        return Err(ProofError::NonceNeeded(new_nonce(state)));
+    }
+    // A proof is used once: the replay cache refuses a second insert of its jti.
+    let recorded = entity::used_assertion::ActiveModel {
+        id: Set(random::digest(&format!(
+            "dpop\n{}\n{}",
+            verified.jkt, verified.jti
+        ))),
+        expires_at: Set(verified.iat + MAX_AGE + SKEW),
+    }
+    .insert(&state.db)
+    .await;
+    match recorded {
+        Ok(_) => Ok(Some(Proof { jkt: verified.jkt })),
+        Err(e) if store::is_unique_violation(&e) => {
+            Err(ProofError::Invalid("the DPoP proof was already used"))
+        }
+        Err(e) => {
+            tracing::error!(error = %e, "recording a DPoP proof failed");
+            Err(ProofError::Invalid("the DPoP proof could not be checked"))
+        }
+    }
+}
+
+/// A proof whose form, signature and claims are right; what is left to check needs the
+/// server's state (nonce, replay cache).
+#[derive(Debug)]
+pub struct VerifiedProof {
+    pub jkt: String,
+    pub jti: String,
+    pub iat: i64,
+    pub nonce: Option<String>,
+}
+
+/// Checks a proof JWT for `method` at `url` at time `now` (RFC 9449 §4.3 items 2-9, 11);
+/// `ath_of` is the access token it must cover, at a resource.
+pub fn verify(
+    proof: &str,
+    method: &str,
+    url: &str,
+    ath_of: Option<&str>,
+    now: i64,
+) -> Result<VerifiedProof, &'static str> {
     let header: Map<String, Value> = proof
         .split('.')
         .next()
         .and_then(|h| URL_SAFE_NO_PAD.decode(h).ok())
         .and_then(|h| serde_json::from_slice(&h).ok())
-        .ok_or(invalid("the DPoP proof is not a JWT"))?;
+        .ok_or("the DPoP proof is not a JWT")?;
     if header.get("typ").and_then(Value::as_str) != Some("dpop+jwt") {
-        return Err(invalid("the DPoP proof's typ must be dpop+jwt"));
+        return Err("the DPoP proof's typ must be dpop+jwt");
     }
     let alg = header
         .get("alg")
         .and_then(Value::as_str)
         .filter(|alg| SIGNING_ALGS.contains(alg))
-        .ok_or(invalid("the DPoP proof's alg is not supported"))?;
+        .ok_or("the DPoP proof's alg is not supported")?;
     let jwk_json = header
         .get("jwk")
         .and_then(Value::as_object)
-        .ok_or(invalid("the DPoP proof has no jwk"))?;
+        .ok_or("the DPoP proof has no jwk")?;
     if ["d", "p", "q", "dp", "dq", "qi", "k"]
         .iter()
         .any(|m| jwk_json.contains_key(*m))
     {
-        return Err(invalid("the DPoP proof's jwk must be a public key"));
+        return Err("the DPoP proof's jwk must be a public key");
     }
-    let mut jwk = Jwk::from_map(jwk_json.clone())
-        .map_err(|_| invalid("the DPoP proof's jwk is not valid"))?;
+    let mut jwk =
+        Jwk::from_map(jwk_json.clone()).map_err(|_| "the DPoP proof's jwk is not valid")?;
     jwk.set_algorithm(alg);
     let verifier = client_assertion::verifier(&jwk)
         .filter(|v| v.algorithm().name() == alg)
-        .ok_or(invalid("the DPoP proof's jwk does not fit its alg"))?;
+        .ok_or("the DPoP proof's jwk does not fit its alg")?;
     let (payload, _) = jwt::decode_with_verifier(proof, verifier.as_ref())
-        .map_err(|_| invalid("the DPoP proof's signature is not valid"))?;
+        .map_err(|_| "the DPoP proof's signature is not valid")?;
     let claims = payload.claims_set();
     let str_claim = |name: &str| claims.get(name).and_then(Value::as_str);
 
     if str_claim("htm") != Some(method) {
-        return Err(invalid("the DPoP proof's htm is not this request's method"));
+        return Err("the DPoP proof's htm is not this request's method");
     }
     // RFC 9449 §4.3 item 9: compare without query and fragment.
     let htu = str_claim("htu")
@@ -168,45 +218,28 @@ pub async fn check(
             u.to_string()
         });
     if htu.as_deref() != url::Url::parse(url).ok().map(|u| u.to_string()).as_deref() {
-        return Err(invalid("the DPoP proof's htu is not this request's URL"));
+        return Err("the DPoP proof's htu is not this request's URL");
     }
-    let now = crate::model::now();
     let iat = claims
         .get("iat")
         .and_then(Value::as_i64)
-        .ok_or(invalid("the DPoP proof has no iat"))?;
+        .ok_or("the DPoP proof has no iat")?;
     if iat < now - MAX_AGE || iat > now + SKEW {
-        return Err(invalid("the DPoP proof is too old or from the future"));
+        return Err("the DPoP proof is too old or from the future");
     }
     let jti = str_claim("jti")
         .filter(|j| !j.is_empty() && j.len() <= 256)
-        .ok_or(invalid("the DPoP proof has no jti"))?;
+        .ok_or("the DPoP proof has no jti")?;
     if let Some(token) = ath_of
         && str_claim("ath") != Some(access_token_hash(token).as_str())
     {
-        return Err(invalid(
-            "the DPoP proof's ath is not the access token's hash",
-        ));
+        return Err("the DPoP proof's ath is not the access token's hash");
     }
-    if state.config.dpop.require_nonce
-        && !str_claim("nonce").is_some_and(|nonce| nonce_is_fresh(state, nonce))
-    {
-        return Err(ProofError::NonceNeeded(new_nonce(state)));
-    }
-    let jkt = thumbprint(jwk_json).ok_or(invalid("the DPoP proof's jwk is not valid"))?;
-    // A proof is used once: the replay cache refuses a second insert of its jti.
-    let recorded = entity::used_assertion::ActiveModel {
-        id: Set(random::digest(&format!("dpop\n{jkt}\n{jti}"))),
-        expires_at: Set(iat + MAX_AGE + SKEW),
-    }
-    .insert(&state.db)
-    .await;
-    match recorded {
-        Ok(_) => Ok(Some(Proof { jkt })),
-        Err(e) if store::is_unique_violation(&e) => Err(invalid("the DPoP proof was already used")),
-        Err(e) => {
-            tracing::error!(error = %e, "recording a DPoP proof failed");
-            Err(invalid("the DPoP proof could not be checked"))
-        }
-    }
+    let jkt = thumbprint(jwk_json).ok_or("the DPoP proof's jwk is not valid")?;
+    Ok(VerifiedProof {
+        jkt,
+        jti: jti.to_owned(),
+        iat,
+        nonce: str_claim("nonce").map(str::to_owned),
+    })
 }

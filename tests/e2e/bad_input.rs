@@ -425,7 +425,7 @@ async fn hosted_pages_and_their_json_apis_refuse_bad_requests() {
                 Expect::Status(400),
             ),
             // Forms without a sign-in under way or without their CSRF token: 403, checked
-        // before anything else is read.
+            // before anything else is read.
             case(Method::POST, "/login", Expect::Page(403)).form("username=a&password=b"),
             case(Method::POST, "/login", Expect::Page(403)).form(b"username=\xff".to_vec()),
             case(Method::POST, "/login/code", Expect::Page(403)).form("code=123456"),
