@@ -239,7 +239,18 @@ impl Browser {
             format!("'{text}'")
         };
         let xpath = format!("//*[contains(normalize-space(), {literal})]");
-        if let Err(e) = self.client.wait().for_element(Locator::XPath(&xpath)).await {
+        let mut found = self.client.wait().for_element(Locator::XPath(&xpath)).await;
+        // A navigation that starts while Chromium evaluates the lookup aborts it; the page
+        // that follows is the one to search, so look again (a few times at most).
+        for _ in 0..3 {
+            match &found {
+                Err(e) if e.to_string().contains("aborted by navigation") => {
+                    found = self.client.wait().for_element(Locator::XPath(&xpath)).await;
+                }
+                _ => break,
+            }
+        }
+        if let Err(e) = found {
             let url = self
                 .client
                 .current_url()
