@@ -32,34 +32,6 @@ async fn client(server: &TestServer, adjust: impl FnOnce(&mut NewClient)) -> Cli
         .unwrap()
 }
 
-/// Signs `username` in for `creds` with `scope` and returns the token response.
-async fn tokens_with_scope(
-    server: &TestServer,
-    creds: &ClientCredentials,
-    username: &str,
-    scope: &str,
-) -> Value {
-    let mut params = code_request(&creds.client.client_id);
-    params.retain(|(name, _)| *name != "scope");
-    params.push(("scope", scope.into()));
-    let url = authorize_url_owned(server, &params);
-    let redirect = sign_in_for_code(&browser(), server, &url, username).await;
-    let code = query_param(&redirect, "code").expect("a code");
-    let response = token_request(
-        server,
-        creds,
-        &[
-            ("grant_type", "authorization_code"),
-            ("code", &code),
-            ("redirect_uri", REDIRECT_URI),
-            ("code_verifier", VERIFIER),
-        ],
-    )
-    .await;
-    assert_eq!(response.status(), StatusCode::OK);
-    response.json().await.unwrap()
-}
-
 async fn refresh(server: &TestServer, creds: &ClientCredentials, token: &str) -> reqwest::Response {
     token_request(
         server,

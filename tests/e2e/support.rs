@@ -357,9 +357,28 @@ pub async fn tokens_for(
     creds: &ClientCredentials,
     username: &str,
 ) -> serde_json::Value {
-    let browser = browser();
-    let url = authorize_url_owned(server, &code_request(&creds.client.client_id));
-    let redirect = sign_in_for_code(&browser, server, &url, username).await;
+    tokens_with_scope(
+        server,
+        creds,
+        username,
+        "openid profile email offline_access",
+    )
+    .await
+}
+
+/// Signs `username` in for `creds`' client asking for `scope`, exchanges the code and returns
+/// the token response JSON.
+pub async fn tokens_with_scope(
+    server: &TestServer,
+    creds: &ClientCredentials,
+    username: &str,
+    scope: &str,
+) -> serde_json::Value {
+    let mut params = code_request(&creds.client.client_id);
+    params.retain(|(name, _)| *name != "scope");
+    params.push(("scope", scope.into()));
+    let url = authorize_url_owned(server, &params);
+    let redirect = sign_in_for_code(&browser(), server, &url, username).await;
     let code = query_param(&redirect, "code").expect("a code");
     let response = token_request(
         server,
