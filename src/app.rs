@@ -32,6 +32,18 @@ pub struct Inner {
     pub passkeys: Option<PasskeyService>,
     /// `private_key_jwt` clients' JWK Sets fetched from their `jwks_uri`.
     pub client_keys: crate::oidc::client_assertion::JwksCache,
+    pub write_queue: store::WriteQueue,
+    /// The discovery document, serialized once.
+    pub discovery_json: axum::body::Bytes,
+    pub rate_limits: crate::web::rate_limit::RateLimits,
+}
+
+impl AppState {
+    /// Waits for this node's turn to write to SQLite (see `store::WriteQueue`); take it just
+    /// before a write transaction begins and keep it until the commit.
+    pub async fn sqlite_writer(&self) -> Option<tokio::sync::OwnedMutexGuard<()>> {
+        self.write_queue.turn().await
+    }
 }
 
 impl Deref for AppState {
@@ -67,7 +79,12 @@ impl App {
                 "passkeys are off: the issuer is an IP address, which browsers refuse as a WebAuthn relying party; use a host name or set webauthn.rp_id"
             );
         }
+        let write_queue = store::WriteQueue::for_url(&config.database_url);
+        let discovery_json = crate::oidc::discovery::document(&config).to_string().into();
         let state = AppState(Arc::new(Inner {
+            write_queue,
+            discovery_json,
+            rate_limits: crate::web::rate_limit::RateLimits::new(&config.rate_limits),
             config,
             db,
             keys,
@@ -129,11 +146,12 @@ async fn reload_keys(state: AppState) {
 
 /// Deletes expired sessions, login transactions, codes and token records now and then.
 async fn housekeeping(state: AppState) {
-    let sessions = DbSessionStore::new(state.db.clone());
+    let sessions = DbSessionStore::new(state.db.clone(), state.write_queue.clone());
     let mut tick = tokio::time::interval(Duration::from_secs(300));
     loop {
         tick.tick().await;
         let now = now();
+        state.rate_limits.forget_quiet_addresses();
         let result = async {
             sessions
                 .delete_expired()

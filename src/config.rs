@@ -37,6 +37,7 @@ const ENV_KEYS: &[&str] = &[
     "pushed_request_lifetime",
     "keys",
     "dpop",
+    "rate_limits",
 ];
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
@@ -73,6 +74,32 @@ pub struct Config {
     pub pushed_request_lifetime: Duration,
     pub keys: KeysConfig,
     pub dpop: DpopConfig,
+    /// Networks of the reverse proxies / load balancers in front of this server (CIDR, e.g.
+    /// `10.0.0.0/8`). Requests from them are attributed to the address they name in
+    /// `X-Forwarded-For`; from anyone else that header is ignored.
+    pub trusted_proxies: Vec<ipnet::IpNet>,
+    pub rate_limits: RateLimitConfig,
+}
+
+/// Request-rate limits per client address, per node (`web::rate_limit`). 0 turns one off.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct RateLimitConfig {
+    /// POSTs to the sign-in and sign-up endpoints (passkey ceremonies, password and code
+    /// forms) per minute; a burst of this many, then one every 60/n seconds.
+    pub sign_in_per_minute: u32,
+    /// POSTs to the token, pushed-authorization, revocation and introspection endpoints per
+    /// second (and as a burst).
+    pub token_per_second: u32,
+}
+
+impl Default for RateLimitConfig {
+    fn default() -> Self {
+        Self {
+            sign_in_per_minute: 600,
+            token_per_second: 200,
+        }
+    }
 }
 
 /// DPoP (RFC 9449) sender-constrained tokens.
@@ -344,6 +371,8 @@ impl Default for Config {
             pushed_request_lifetime: Duration::from_secs(60),
             keys: KeysConfig::default(),
             dpop: DpopConfig::default(),
+            trusted_proxies: Vec::new(),
+            rate_limits: RateLimitConfig::default(),
         }
     }
 }

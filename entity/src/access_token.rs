@@ -16,7 +16,34 @@ pub struct Model {
     pub revoked_at: Option<i64>,
 }
 
+/// Used to read a token with its grant and user in one query (both optional: a
+/// client_credentials token has neither).
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
-pub enum Relation {}
+pub enum Relation {
+    #[sea_orm(
+        belongs_to = "super::grant::Entity",
+        from = "Column::GrantId",
+        to = "super::grant::Column::Id"
+    )]
+    Grant,
+    #[sea_orm(
+        belongs_to = "super::user::Entity",
+        from = "Column::UserId",
+        to = "super::user::Column::Id"
+    )]
+    User,
+}
+
+impl Related<super::grant::Entity> for Entity {
+    fn to() -> RelationDef {
+        Relation::Grant.def()
+    }
+}
+
+impl Related<super::user::Entity> for Entity {
+    fn to() -> RelationDef {
+        Relation::User.def()
+    }
+}
 
 impl ActiveModelBehavior for ActiveModel {}

@@ -37,6 +37,15 @@ pub struct Model {
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
-pub enum Relation {}
+pub enum Relation {
+    #[sea_orm(has_many = "super::client_redirect_uri::Entity")]
+    RedirectUris,
+}
+
+impl Related<super::client_redirect_uri::Entity> for Entity {
+    fn to() -> RelationDef {
+        Relation::RedirectUris.def()
+    }
+}
 
 impl ActiveModelBehavior for ActiveModel {}

@@ -119,6 +119,8 @@ pub struct SigningKeys {
 struct KeySet {
     keys: Vec<LoadedKey>,
     by_kid: HashMap<String, usize>,
+    /// The serialized JWK Set, made once per key set rather than per request.
+    jwks_json: bytes::Bytes,
 }
 
 impl fmt::Debug for SigningKeys {
@@ -175,6 +177,11 @@ impl SigningKeys {
     pub fn jwks(&self) -> Value {
         self.current().jwks()
     }
+
+    /// The same document, serialized (cheap to clone into a response body).
+    pub fn jwks_json(&self) -> bytes::Bytes {
+        self.current().jwks_json.clone()
+    }
 }
 
 impl KeySet {
@@ -213,7 +220,13 @@ impl KeySet {
             .enumerate()
             .map(|(i, k)| (k.kid.clone(), i))
             .collect();
-        Ok(KeySet { keys, by_kid })
+        let mut set = KeySet {
+            keys,
+            by_kid,
+            jwks_json: Default::default(),
+        };
+        set.jwks_json = set.jwks().to_string().into();
+        Ok(set)
     }
 
     /// The newest key of `alg` that may sign at `now`; before any has come into force (only

@@ -3,11 +3,9 @@
 //! address; past a few failures each is blocked for a time that doubles with every failure
 //! (see `store::attempts`), and every failure is a security event.
 
-use std::net::SocketAddr;
-
 use axum::{
     Form,
-    extract::{ConnectInfo, State},
+    extract::State,
     http::StatusCode,
     response::{IntoResponse, Redirect, Response},
 };
@@ -60,7 +58,6 @@ enum Outcome {
 pub async fn post_code(
     State(state): State<AppState>,
     session: Session,
-    ConnectInfo(peer): ConnectInfo<SocketAddr>,
     ClientOrigin(origin): ClientOrigin,
     form: Result<Form<CodeForm>, axum::extract::rejection::FormRejection>,
 ) -> Response {
@@ -103,7 +100,7 @@ pub async fn post_code(
 
         let now = now();
         let account_key = format!("codes:user:{user_id}");
-        let address_key = format!("codes:ip:{}", peer.ip());
+        let address_key = format!("codes:ip:{}", origin.ip_address.as_deref().unwrap_or("-"));
         for key in [&account_key, &address_key] {
             if let Some(until) = attempts::blocked_until(&state.db, key, now).await? {
                 return again(

@@ -481,6 +481,7 @@ pub(crate) async fn complete(
 
     let sid = random::id();
     let now = now();
+    let writer = state.sqlite_writer().await;
     let db = state.db.begin_with_options(crate::store::WRITE).await?;
     if !store::transactions::delete(&db, &tx_id).await? {
         return Err(PageError::sign_in_expired());
@@ -518,6 +519,7 @@ pub(crate) async fn complete(
         _ => routes::ACCOUNT.to_owned(),
     };
     db.commit().await?;
+    drop(writer);
 
     session::signed_in(session, &sid).await?;
     tracing::info!(user = %authentication.user_id, amr = ?authentication.amr(), "signed in");

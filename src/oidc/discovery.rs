@@ -2,7 +2,6 @@
 //! only what this server actually does.
 
 use axum::{
-    Json,
     extract::State,
     http::{HeaderValue, header},
     response::{IntoResponse, Response},
@@ -10,7 +9,7 @@ use axum::{
 use serde_json::json;
 
 use super::authorize_request::PROMPT_VALUES_SUPPORTED;
-use crate::{app::AppState, crypto::keys::SigningAlg, model::scope, routes};
+use crate::{app::AppState, config::Config, crypto::keys::SigningAlg, model::scope, routes};
 
 /// Claims the userinfo endpoint can release (OIDC Core §5.1), plus the ID token's own.
 const CLAIMS_SUPPORTED: &[&str] = &[
@@ -32,8 +31,10 @@ const CLAIMS_SUPPORTED: &[&str] = &[
     "email_verified",
 ];
 
-pub fn document(state: &AppState) -> serde_json::Value {
-    let issuer = &state.config.issuer;
+/// The metadata document. It depends on the configuration only, so it is made once at start
+/// (`AppState::discovery_json`).
+pub fn document(config: &Config) -> serde_json::Value {
+    let issuer = &config.issuer;
     let url = |path: &str| format!("{issuer}{path}");
     let algs: Vec<&str> = SigningAlg::ALL.iter().map(|a| a.as_str()).collect();
     json!({
@@ -47,7 +48,7 @@ pub fn document(state: &AppState) -> serde_json::Value {
         "introspection_endpoint": url(routes::INTROSPECT),
         "end_session_endpoint": url(routes::END_SESSION),
         "pushed_authorization_request_endpoint": url(routes::PAR),
-        "require_pushed_authorization_requests": state.config.require_pushed_authorization_requests,
+        "require_pushed_authorization_requests": config.require_pushed_authorization_requests,
         "frontchannel_logout_supported": false,
         "backchannel_logout_supported": true,
         "backchannel_logout_session_supported": true,
@@ -63,7 +64,7 @@ pub fn document(state: &AppState) -> serde_json::Value {
         "dpop_signing_alg_values_supported": super::dpop::SIGNING_ALGS,
         "code_challenge_methods_supported": ["S256"],
         "claims_supported": CLAIMS_SUPPORTED,
-        "acr_values_supported": state.config.acr_ladder().supported(),
+        "acr_values_supported": config.acr_ladder().supported(),
         "prompt_values_supported": PROMPT_VALUES_SUPPORTED,
         "claims_parameter_supported": true,
         "request_parameter_supported": false,
@@ -75,8 +76,11 @@ pub fn document(state: &AppState) -> serde_json::Value {
 
 pub async fn get_discovery(State(state): State<AppState>) -> Response {
     (
-        [(header::CACHE_CONTROL, "public, max-age=300")],
-        Json(document(&state)),
+        [
+            (header::CACHE_CONTROL, "public, max-age=300"),
+            (header::CONTENT_TYPE, "application/json"),
+        ],
+        state.discovery_json.clone(),
     )
         .into_response()
 }
@@ -97,7 +101,7 @@ pub async fn get_jwks(State(state): State<AppState>) -> Response {
                 HeaderValue::from_static("application/jwk-set+json"),
             ),
         ],
-        state.keys.jwks().to_string(),
+        state.keys.jwks_json(),
     )
         .into_response()
 }

@@ -16,13 +16,13 @@ use super::{
     client_auth,
     error::{ErrorCode, JsonError, OAuthError},
     form::FormParams,
-    tokens::{ACCESS_TOKEN_TYP, access_token_audience},
+    tokens::{ACCESS_TOKEN_TYP, access_token_audience, is_client_credentials_token},
 };
 use crate::{
     app::AppState,
     crypto::random,
     model::{client::ClientType, now},
-    store,
+    store::{self, tokens::AccessTokenState},
 };
 
 fn internal(e: impl Into<anyhow::Error>) -> OAuthError {
@@ -77,42 +77,50 @@ async fn introspect(
         let Some(jti) = str_claim("jti") else {
             return Ok(inactive);
         };
-        let Some(record) = store::tokens::active_access_token(&state.db, jti, now)
-            .await
-            .map_err(internal)?
-        else {
-            return Ok(inactive);
-        };
-        if let Some(grant_id) = &record.grant_id
-            && store::tokens::active_grant(&state.db, grant_id, now)
-                .await
-                .map_err(internal)?
-                .is_none()
-        {
-            return Ok(inactive);
-        }
-        let username = match &record.user_id {
-            Some(user_id) => match store::users::find_by_id(&state.db, user_id)
+        let (scope, client_id, expires_at, username) =
+            match store::tokens::access_token_state(&state.db, jti, now)
                 .await
                 .map_err(internal)?
             {
-                Some(user) if !user.disabled => Some(user.username),
-                _ => return Ok(inactive),
-            },
-            None => None,
-        };
+                AccessTokenState::Inactive => return Ok(inactive),
+                AccessTokenState::Active { record, user } => (
+                    record.scope,
+                    record.client_id,
+                    record.expires_at,
+                    user.map(|u| u.username),
+                ),
+                // Unrecorded: a client_credentials token is live until it expires, as long
+                // as its client exists; a user token without a record expired long ago.
+                AccessTokenState::Unrecorded => {
+                    let expires_at = claims.get("exp").and_then(Value::as_i64).unwrap_or(0);
+                    let Some(client_id) = str_claim("client_id") else {
+                        return Ok(inactive);
+                    };
+                    if !is_client_credentials_token(&claims)
+                        || expires_at <= now
+                        || store::clients::get(&state.db, client_id)
+                            .await
+                            .map_err(internal)?
+                            .is_none()
+                    {
+                        return Ok(inactive);
+                    }
+                    let scope = str_claim("scope").unwrap_or_default().to_owned();
+                    (scope, client_id.to_owned(), expires_at, None)
+                }
+            };
         let mut answer = json!({
             "active": true,
             "token_type": "Bearer",
-            "scope": record.scope,
-            "client_id": record.client_id,
+            "scope": scope,
+            "client_id": client_id,
             "username": username,
             "sub": claims.get("sub"),
             "aud": access_token_audience(state),
             "iss": state.config.issuer,
-            "exp": record.expires_at,
+            "exp": expires_at,
             "iat": claims.get("iat"),
-            "jti": record.jti,
+            "jti": jti,
             "acr": claims.get("acr"),
             "amr": claims.get("amr"),
             "auth_time": claims.get("auth_time"),

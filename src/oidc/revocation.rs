@@ -14,9 +14,14 @@ use super::{
     client_auth,
     error::{JsonError, OAuthError},
     form::FormParams,
-    tokens::ACCESS_TOKEN_TYP,
+    tokens::{ACCESS_TOKEN_TYP, is_client_credentials_token},
 };
-use crate::{app::AppState, crypto::random, model::now, store};
+use crate::{
+    app::AppState,
+    crypto::random,
+    model::now,
+    store::{self, tokens::AccessTokenRecord},
+};
 
 fn internal(e: impl Into<anyhow::Error>) -> OAuthError {
     OAuthError::internal("revocation", e)
@@ -53,18 +58,52 @@ async fn revoke(state: &AppState, headers: &HeaderMap, body: &[u8]) -> Result<()
 
     // `token_type_hint` only speeds up the search (§2.1), so both kinds are tried.
     if let Ok((typ, claims)) = state.keys.verify(&token) {
-        if typ.as_deref() == Some(ACCESS_TOKEN_TYP)
-            && let Some(jti) = claims.get("jti").and_then(Value::as_str)
-            && let Some((record, _)) = store::tokens::find_access_token(&state.db, jti)
-                .await
-                .map_err(internal)?
+        let Some(jti) = claims
+            .get("jti")
+            .and_then(Value::as_str)
+            .filter(|_| typ.as_deref() == Some(ACCESS_TOKEN_TYP))
+        else {
+            return Ok(());
+        };
+        match store::tokens::find_access_token(&state.db, jti)
+            .await
+            .map_err(internal)?
         {
-            if record.client_id != client.client_id {
-                return Err(not_yours());
+            Some((record, _)) => {
+                if record.client_id != client.client_id {
+                    return Err(not_yours());
+                }
+                store::tokens::revoke_access_token(&state.db, jti, now)
+                    .await
+                    .map_err(internal)?;
             }
-            store::tokens::revoke_access_token(&state.db, jti, now)
-                .await
-                .map_err(internal)?;
+            // A client_credentials token is not recorded when issued: its revocation is,
+            // until it would have expired anyway.
+            None => {
+                let expires_at = claims.get("exp").and_then(Value::as_i64).unwrap_or(0);
+                if !is_client_credentials_token(&claims) || expires_at <= now {
+                    // Expired, or gone with its client: nothing to revoke (§2.2: still 200).
+                    return Ok(());
+                }
+                if claims.get("client_id").and_then(Value::as_str) != Some(&client.client_id) {
+                    return Err(not_yours());
+                }
+                let record = AccessTokenRecord {
+                    jti: jti.to_owned(),
+                    grant_id: None,
+                    client_id: client.client_id.clone(),
+                    user_id: None,
+                    scope: claims
+                        .get("scope")
+                        .and_then(Value::as_str)
+                        .unwrap_or_default()
+                        .to_owned(),
+                    expires_at,
+                };
+                store::tokens::insert_revoked_access_token(&state.db, &record, now)
+                    .await
+                    .map_err(internal)?;
+            }
         }
         return Ok(());
     }

@@ -175,9 +175,7 @@ async fn client_credentials(
             requested
         }
     };
-    tokens::issue_for_client(state, client, &scope.to_string(), jkt)
-        .await
-        .map_err(internal)
+    tokens::issue_for_client(state, client, &scope.to_string(), jkt).map_err(internal)
 }
 
 /// RFC 6749 §4.1.3 with PKCE (RFC 7636 §4.6).
@@ -261,6 +259,17 @@ async fn authorization_code(
             .filter(|_| client.client_type == ClientType::Public)
             .map(str::to_owned),
     };
+    let minted = tokens::mint(
+        state,
+        client,
+        &grant,
+        &grant.scope,
+        grant.nonce.as_deref(),
+        jkt,
+        RefreshTokenIssue::Mint,
+    )
+    .map_err(internal)?;
+    let _writer = state.sqlite_writer().await;
     let txn = state
         .db
         .begin_with_options(crate::store::WRITE)
@@ -277,18 +286,7 @@ async fn authorization_code(
     store::tokens::insert_grant(&txn, &grant, now)
         .await
         .map_err(internal)?;
-    let response = tokens::issue(
-        &txn,
-        state,
-        client,
-        &grant,
-        &grant.scope,
-        grant.nonce.as_deref(),
-        jkt,
-        RefreshTokenIssue::Mint,
-    )
-    .await
-    .map_err(internal)?;
+    let response = minted.record(&txn).await.map_err(internal)?;
     txn.commit().await.map_err(internal)?;
     Ok(response)
 }
@@ -362,6 +360,14 @@ async fn refresh_token(
     // FAPI 2.0 §5.3.2.1: sender-constrained refresh tokens need not rotate; a client may be
     // registered to keep its DPoP-bound one, whose idle lifetime then restarts instead.
     let rotate = grant.dpop_jkt.is_none() || client.rotate_dpop_bound_refresh_tokens;
+    let refresh = if rotate {
+        RefreshTokenIssue::Mint
+    } else {
+        RefreshTokenIssue::KeepPresented
+    };
+    let minted =
+        tokens::mint(state, client, &grant, &scope, None, jkt, refresh).map_err(internal)?;
+    let _writer = state.sqlite_writer().await;
     let txn = state
         .db
         .begin_with_options(crate::store::WRITE)
@@ -376,14 +382,7 @@ async fn refresh_token(
     if !still_usable.map_err(internal)? {
         return Err(invalid());
     }
-    let refresh = if rotate {
-        RefreshTokenIssue::Mint
-    } else {
-        RefreshTokenIssue::KeepPresented
-    };
-    let response = tokens::issue(&txn, state, client, &grant, &scope, None, jkt, refresh)
-        .await
-        .map_err(internal)?;
+    let response = minted.record(&txn).await.map_err(internal)?;
     txn.commit().await.map_err(internal)?;
     Ok(response)
 }

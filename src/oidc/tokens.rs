@@ -69,12 +69,41 @@ pub fn refresh_token_expiry(state: &AppState, grant: &Grant, now: i64) -> i64 {
     (now + state.config.tokens.refresh_token_idle.as_secs() as i64).min(grant.expires_at)
 }
 
-/// Issues the tokens of `grant` for `scope` (the grant's, or a narrower one on refresh).
+/// Tokens signed and ready to hand out, with the records that must be written (in the same
+/// transaction as whatever else the request changes) before they are.
+pub struct MintedTokens {
+    pub response: TokenResponse,
+    access_token: AccessTokenRecord,
+    /// The new refresh token's digest and expiry.
+    refresh_token: Option<(String, i64)>,
+    grant_id: String,
+    issued_at: i64,
+}
+
+impl MintedTokens {
+    /// Writes the records of the minted tokens; only then may the response be sent.
+    pub async fn record(self, db: &impl ConnectionTrait) -> anyhow::Result<TokenResponse> {
+        store::tokens::insert_access_token(db, &self.access_token, self.issued_at).await?;
+        if let Some((digest, expires_at)) = &self.refresh_token {
+            store::tokens::insert_refresh_token(
+                db,
+                digest,
+                &self.grant_id,
+                self.issued_at,
+                *expires_at,
+            )
+            .await?;
+        }
+        Ok(self.response)
+    }
+}
+
+/// Signs the tokens of `grant` for `scope` (the grant's, or a narrower one on refresh),
+/// without writing anything: signing is done before the caller's write transaction begins,
+/// so the database's write lock is never held while a signature is computed.
 /// `nonce` is set only on the code exchange: OIDC Core §12.2 says a refreshed ID token should
 /// not carry one.
-#[allow(clippy::too_many_arguments)]
-pub async fn issue(
-    db: &impl ConnectionTrait,
+pub fn mint(
     state: &AppState,
     client: &Client,
     grant: &Grant,
@@ -82,7 +111,7 @@ pub async fn issue(
     nonce: Option<&str>,
     dpop_jkt: Option<&str>,
     refresh: RefreshTokenIssue,
-) -> anyhow::Result<TokenResponse> {
+) -> anyhow::Result<MintedTokens> {
     let now = crate::model::now();
     let auth = &grant.authentication;
     let lifetime = state.config.tokens.access_token.as_secs();
@@ -95,7 +124,6 @@ pub async fn issue(
         scope: scope.to_owned(),
         expires_at: now + lifetime as i64,
     };
-    store::tokens::insert_access_token(db, &record, now).await?;
     let access_token = state.keys.sign(
         state.config.tokens.access_token_alg,
         ACCESS_TOKEN_TYP,
@@ -144,29 +172,29 @@ pub async fn issue(
     };
 
     // The grant's scope decides, not a narrower one asked for on refresh (RFC 6749 §6).
-    let refresh_token =
-        if refresh == RefreshTokenIssue::Mint && gets_refresh_tokens(client, &grant.scope) {
-            let token = random::secret();
-            store::tokens::insert_refresh_token(
-                db,
-                &random::digest(&token),
-                &grant.id,
-                now,
-                refresh_token_expiry(state, grant, now),
-            )
-            .await?;
-            Some(token)
-        } else {
-            None
-        };
+    let refresh_token = (refresh == RefreshTokenIssue::Mint
+        && gets_refresh_tokens(client, &grant.scope))
+    .then(random::secret);
+    let refresh_record = refresh_token.as_ref().map(|token| {
+        (
+            random::digest(token),
+            refresh_token_expiry(state, grant, now),
+        )
+    });
 
-    Ok(TokenResponse {
-        access_token,
-        token_type: token_type(dpop_jkt),
-        expires_in: lifetime,
-        scope: scope.to_owned(),
-        refresh_token,
-        id_token,
+    Ok(MintedTokens {
+        response: TokenResponse {
+            access_token,
+            token_type: token_type(dpop_jkt),
+            expires_in: lifetime,
+            scope: scope.to_owned(),
+            refresh_token,
+            id_token,
+        },
+        access_token: record,
+        refresh_token: refresh_record,
+        grant_id: grant.id.clone(),
+        issued_at: now,
     })
 }
 
@@ -186,7 +214,12 @@ fn to_map(value: Value) -> Map<String, Value> {
 
 /// Issues a `client_credentials` access token: the client is its own subject (RFC 9068 §2.2:
 /// `sub` is the client id when no user is involved).
-pub async fn issue_for_client(
+///
+/// Nothing is written: such a token has no grant and no user that could be revoked behind
+/// its back, so its signature, expiry and client say all there is to know, and a machine
+/// client asking for thousands of tokens costs no database writes. Revoking one writes a
+/// revoked record under its `jti` (see `revocation`), which introspection then finds.
+pub fn issue_for_client(
     state: &AppState,
     client: &Client,
     scope: &str,
@@ -195,15 +228,6 @@ pub async fn issue_for_client(
     let now = crate::model::now();
     let lifetime = state.config.tokens.access_token.as_secs();
     let jti = random::id();
-    let record = AccessTokenRecord {
-        jti: jti.clone(),
-        grant_id: None,
-        client_id: client.client_id.clone(),
-        user_id: None,
-        scope: scope.to_owned(),
-        expires_at: now + lifetime as i64,
-    };
-    store::tokens::insert_access_token(&state.db, &record, now).await?;
     let access_token = state.keys.sign(
         state.config.tokens.access_token_alg,
         ACCESS_TOKEN_TYP,
@@ -213,7 +237,7 @@ pub async fn issue_for_client(
             "aud": access_token_audience(state),
             "client_id": client.client_id,
             "iat": now,
-            "exp": record.expires_at,
+            "exp": now + lifetime as i64,
             "jti": jti,
             "scope": scope,
         }))
@@ -227,6 +251,16 @@ pub async fn issue_for_client(
         refresh_token: None,
         id_token: None,
     })
+}
+
+/// Whether the (verified) claims of one of our access tokens are those of a
+/// `client_credentials` token: its subject is the client itself, and only tokens issued for
+/// a user carry `auth_time`.
+pub fn is_client_credentials_token(claims: &Map<String, Value>) -> bool {
+    let client_id = claims.get("client_id").and_then(Value::as_str);
+    !claims.contains_key("auth_time")
+        && client_id.is_some()
+        && claims.get("sub").and_then(Value::as_str) == client_id
 }
 
 /// `Bearer`, or `DPoP` for a sender-constrained token (RFC 9449 §5).

@@ -14,7 +14,7 @@ use serde_json::{Map, Value, json};
 use super::{
     dpop,
     error::{ErrorCode, JsonError, OAuthError, missing_bearer_token},
-    tokens::{ACCESS_TOKEN_TYP, access_token_audience},
+    tokens::{ACCESS_TOKEN_TYP, access_token_audience, is_client_credentials_token},
 };
 use crate::{
     app::AppState,
@@ -22,7 +22,7 @@ use crate::{
         now,
         scope::{self, Scopes},
     },
-    store,
+    store::{self, tokens::AccessTokenState},
 };
 
 pub async fn get_userinfo(State(state): State<AppState>, headers: HeaderMap) -> Response {
@@ -170,30 +170,29 @@ async fn claims(
     }
     let jti = str_claim("jti").ok_or_else(|| invalid_token("the access token is invalid"))?;
     let internal = |e: sea_orm::DbErr| OAuthError::internal("userinfo lookup", e);
-    // The signature proves we issued it; the record says it is not revoked.
-    let record = store::tokens::active_access_token(&state.db, jti, now)
+    // The signature proves we issued it; the record says it is not revoked (nor its grant,
+    // nor its user disabled).
+    let (scope, user) = match store::tokens::access_token_state(&state.db, jti, now)
         .await
         .map_err(internal)?
-        .ok_or_else(|| invalid_token("the access token is invalid or expired"))?;
-    if let Some(grant_id) = &record.grant_id {
-        store::tokens::active_grant(&state.db, grant_id, now)
-            .await
-            .map_err(internal)?
-            .ok_or_else(|| invalid_token("the access token was revoked"))?;
-    }
-    let scopes = Scopes::parse(&record.scope).unwrap_or_default();
+    {
+        AccessTokenState::Active { record, user } => (record.scope, user),
+        // A client_credentials token (never recorded): it names no user.
+        AccessTokenState::Unrecorded if is_client_credentials_token(&claims) => {
+            (str_claim("scope").unwrap_or_default().to_owned(), None)
+        }
+        AccessTokenState::Unrecorded | AccessTokenState::Inactive => {
+            return Err(invalid_token("the access token was revoked or has expired"));
+        }
+    };
+    let scopes = Scopes::parse(&scope).unwrap_or_default();
     if !scopes.contains(scope::OPENID) {
         return Err(OAuthError::new(
             ErrorCode::InsufficientScope,
             "the access token lacks the openid scope",
         ));
     }
-    let user_id = record.user_id.as_deref().unwrap_or_default();
-    let user = store::users::find_by_id(&state.db, user_id)
-        .await
-        .map_err(internal)?
-        .filter(|u| !u.disabled)
-        .ok_or_else(|| invalid_token("the access token was revoked"))?;
+    let user = user.ok_or_else(|| invalid_token("the access token names no user"))?;
 
     let mut out = Map::new();
     out.insert("sub".into(), json!(user.id));

@@ -20,11 +20,12 @@ use crate::crypto::random::digest;
 #[derive(Debug, Clone)]
 pub struct DbSessionStore {
     db: DatabaseConnection,
+    write_queue: super::WriteQueue,
 }
 
 impl DbSessionStore {
-    pub fn new(db: DatabaseConnection) -> Self {
-        Self { db }
+    pub fn new(db: DatabaseConnection, write_queue: super::WriteQueue) -> Self {
+        Self { db, write_queue }
     }
 
     /// Removes every expired session.
@@ -73,6 +74,7 @@ impl SessionStore for DbSessionStore {
             data: Set(data),
             expires_at: Set(record.expiry_date.unix_timestamp()),
         };
+        let _writer = self.write_queue.turn().await;
         browser_session::Entity::insert(row)
             .on_conflict(
                 OnConflict::column(browser_session::Column::Id)
@@ -109,6 +111,7 @@ impl SessionStore for DbSessionStore {
     }
 
     async fn delete(&self, id: &Id) -> Result<()> {
+        let _writer = self.write_queue.turn().await;
         browser_session::Entity::delete_by_id(key(id))
             .exec(&self.db)
             .await

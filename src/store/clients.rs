@@ -117,16 +117,18 @@ pub async fn create(db: &sea_orm::DatabaseConnection, client: &Client) -> Result
     txn.commit().await
 }
 
+/// One client with its redirect URIs, in one query: this runs on every token, introspection
+/// and revocation request.
 pub async fn get(db: &impl ConnectionTrait, client_id: &str) -> Result<Option<Client>, DbErr> {
-    let Some(row) = client::Entity::find_by_id(client_id).one(db).await? else {
-        return Ok(None);
-    };
-    let uris = client_redirect_uri::Entity::find()
-        .filter(client_redirect_uri::Column::ClientId.eq(client_id))
+    let found = client::Entity::find_by_id(client_id)
+        .find_with_related(client_redirect_uri::Entity)
         .order_by_asc(client_redirect_uri::Column::Id)
         .all(db)
         .await?;
-    to_client(row, uris).map(Some)
+    match found.into_iter().next() {
+        Some((row, uris)) => to_client(row, uris).map(Some),
+        None => Ok(None),
+    }
 }
 
 pub async fn list(db: &impl ConnectionTrait) -> Result<Vec<Client>, DbErr> {

@@ -11,7 +11,7 @@ use sea_orm::{
 
 use entity::{access_token, authorization_code, grant, refresh_token};
 
-use crate::login::assurance::Authentication;
+use crate::{login::assurance::Authentication, model::user::User};
 
 use super::user_sessions::{from_json, to_json};
 
@@ -311,25 +311,61 @@ pub async fn insert_access_token(
     Ok(())
 }
 
-/// The access token's record if it is neither expired nor revoked.
-pub async fn active_access_token(
+/// What the database says about an access token (whose signature has been checked).
+#[derive(Debug)]
+pub enum AccessTokenState {
+    /// No record under its `jti`: a `client_credentials` token (never recorded, see
+    /// `oidc::tokens::issue_for_client`), or one whose record was deleted after it expired.
+    Unrecorded,
+    /// Revoked, expired, or issued under a grant that was revoked or has expired, or for a
+    /// user who is gone or disabled.
+    Inactive,
+    /// A live user token, with its user.
+    Active {
+        record: AccessTokenRecord,
+        user: Option<Box<User>>,
+    },
+}
+
+/// Looks an access token up with its grant and its user, in one query: this runs on every
+/// userinfo and introspection request.
+pub async fn access_token_state(
     db: &impl ConnectionTrait,
     jti: &str,
     now: i64,
-) -> Result<Option<AccessTokenRecord>, DbErr> {
-    let row = access_token::Entity::find_by_id(jti)
-        .filter(access_token::Column::RevokedAt.is_null())
-        .filter(access_token::Column::ExpiresAt.gt(now))
+) -> Result<AccessTokenState, DbErr> {
+    let Some((token, grant, user)) = access_token::Entity::find_by_id(jti)
+        .find_also_related(grant::Entity)
+        .find_also_related(entity::user::Entity)
         .one(db)
-        .await?;
-    Ok(row.map(|row| AccessTokenRecord {
-        jti: row.jti,
-        grant_id: row.grant_id,
-        client_id: row.client_id,
-        user_id: row.user_id,
-        scope: row.scope,
-        expires_at: row.expires_at,
-    }))
+        .await?
+    else {
+        return Ok(AccessTokenState::Unrecorded);
+    };
+    let grant_live = match (&token.grant_id, &grant) {
+        (None, _) => true,
+        (Some(_), Some(g)) => g.revoked_at.is_none() && g.expires_at > now,
+        (Some(_), None) => false,
+    };
+    let user_live = match (&token.user_id, &user) {
+        (None, _) => true,
+        (Some(_), Some(u)) => !u.disabled,
+        (Some(_), None) => false,
+    };
+    if token.revoked_at.is_some() || token.expires_at <= now || !grant_live || !user_live {
+        return Ok(AccessTokenState::Inactive);
+    }
+    Ok(AccessTokenState::Active {
+        user: user.map(|u| Box::new(User::from(u))),
+        record: AccessTokenRecord {
+            jti: token.jti,
+            grant_id: token.grant_id,
+            client_id: token.client_id,
+            user_id: token.user_id,
+            scope: token.scope,
+            expires_at: token.expires_at,
+        },
+    })
 }
 
 /// An access token's record whatever its state, with whether it was revoked.
@@ -353,6 +389,29 @@ pub async fn find_access_token(
                 row.revoked_at.is_some(),
             )
         }))
+}
+
+/// Records an access token that was never recorded (a `client_credentials` token) as
+/// revoked. Revoking it twice at once is no error.
+pub async fn insert_revoked_access_token(
+    db: &impl ConnectionTrait,
+    token: &AccessTokenRecord,
+    now: i64,
+) -> Result<(), DbErr> {
+    access_token::Entity::insert(access_token::ActiveModel {
+        jti: Set(token.jti.clone()),
+        grant_id: Set(None),
+        client_id: Set(token.client_id.clone()),
+        user_id: Set(None),
+        scope: Set(token.scope.clone()),
+        created_at: Set(now),
+        expires_at: Set(token.expires_at),
+        revoked_at: Set(Some(now)),
+    })
+    .on_conflict_do_nothing()
+    .exec(db)
+    .await?;
+    Ok(())
 }
 
 /// Revokes one access token.
@@ -424,8 +483,10 @@ pub async fn delete_expired(db: &impl ConnectionTrait, now: i64) -> Result<(), D
         .filter(refresh_token::Column::ExpiresAt.lt(now))
         .exec(db)
         .await?;
+    // Kept a while past expiry: a node whose clock lags still finds a revoked
+    // client_credentials token's record (without one it would take the token for live).
     access_token::Entity::delete_many()
-        .filter(access_token::Column::ExpiresAt.lt(now))
+        .filter(access_token::Column::ExpiresAt.lt(now - 600))
         .exec(db)
         .await?;
     Ok(())

@@ -5,6 +5,7 @@ pub mod api_error;
 pub mod client_origin;
 pub mod csrf;
 pub mod page_error;
+pub mod rate_limit;
 pub mod templates;
 
 use axum::{
@@ -32,13 +33,16 @@ pub fn session_cookie_name(https: bool) -> &'static str {
 pub fn router(state: AppState) -> Router {
     let https = state.config.is_https();
     let idle = time::Duration::seconds(state.config.session.idle_timeout.as_secs() as i64);
-    let sessions = SessionManagerLayer::new(DbSessionStore::new(state.db.clone()))
-        .with_name(session_cookie_name(https))
-        .with_secure(https)
-        .with_http_only(true)
-        .with_same_site(SameSite::Lax)
-        .with_path("/")
-        .with_expiry(Expiry::OnInactivity(idle));
+    let sessions = SessionManagerLayer::new(DbSessionStore::new(
+        state.db.clone(),
+        state.write_queue.clone(),
+    ))
+    .with_name(session_cookie_name(https))
+    .with_secure(https)
+    .with_http_only(true)
+    .with_same_site(SameSite::Lax)
+    .with_path("/")
+    .with_expiry(Expiry::OnInactivity(idle));
 
     let security_headers = [
         (header::X_CONTENT_TYPE_OPTIONS, "nosniff"),
@@ -58,7 +62,11 @@ pub fn router(state: AppState) -> Router {
         .route(routes::HEALTH, get(|| async { "ok" }))
         .route(routes::READY, get(ready))
         .fallback(not_found)
-        .layer(sessions);
+        .layer(sessions)
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            rate_limit::limit,
+        ));
     for (name, value) in security_headers {
         router = router.layer(SetResponseHeaderLayer::if_not_present(
             name,

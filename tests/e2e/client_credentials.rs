@@ -247,3 +247,73 @@ async fn access_tokens_can_be_signed_with_es256() {
         .unwrap();
     assert_eq!(introspected["active"], true, "{introspected}");
 }
+
+/// `client_credentials` tokens are not written when issued (they have no grant or user to
+/// revoke behind their back); revoking one records it, and introspection then says inactive.
+#[tokio::test]
+async fn a_client_credentials_token_is_revoked_and_dies_with_its_client() {
+    let server = TestServer::start().await;
+    let machine = machine_client(&server).await;
+    let other = machine_client(&server).await;
+    let new_token = || async {
+        let answer: Value =
+            token_request(&server, &machine, &[("grant_type", "client_credentials")])
+                .await
+                .json()
+                .await
+                .unwrap();
+        answer["access_token"].as_str().unwrap().to_owned()
+    };
+    let introspect = |token: String| {
+        let server = &server;
+        let other = &other;
+        async move {
+            let answer: Value = reqwest::Client::new()
+                .post(server.url("/introspect"))
+                .basic_auth(&other.client.client_id, other.client_secret.as_deref())
+                .form(&[("token", token)])
+                .send()
+                .await
+                .unwrap()
+                .json()
+                .await
+                .unwrap();
+            answer["active"].as_bool().unwrap()
+        }
+    };
+    let revoke = |by: &idp::admin::clients::ClientCredentials, token: String| {
+        reqwest::Client::new()
+            .post(server.url("/revoke"))
+            .basic_auth(&by.client.client_id, by.client_secret.as_deref())
+            .form(&[("token", token)])
+            .send()
+    };
+
+    let token = new_token().await;
+    let kept = new_token().await;
+    assert!(introspect(token.clone()).await);
+    // Another client may not revoke it.
+    let refused = revoke(&other, token.clone()).await.unwrap();
+    assert_json_error(refused, StatusCode::BAD_REQUEST, "invalid_request").await;
+    assert!(introspect(token.clone()).await);
+    // Its own client may, twice over.
+    for _ in 0..2 {
+        let revoked = revoke(&machine, token.clone()).await.unwrap();
+        assert_eq!(revoked.status(), StatusCode::OK);
+    }
+    assert!(!introspect(token.clone()).await);
+    assert!(introspect(kept.clone()).await, "only that token is revoked");
+    let userinfo = reqwest::Client::new()
+        .get(server.url("/userinfo"))
+        .bearer_auth(&token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(userinfo.status(), StatusCode::UNAUTHORIZED);
+
+    // A removed client's tokens are inactive.
+    idp::admin::clients::remove(&server.db, &machine.client.client_id)
+        .await
+        .unwrap();
+    assert!(!introspect(kept).await);
+}

@@ -25,6 +25,7 @@ mod outage;
 mod par;
 mod passkey_api;
 mod private_key_jwt;
+mod rate_limits;
 mod refresh_policy;
 mod revocation;
 mod signup;
