@@ -163,6 +163,8 @@ async fn housekeeping(state: AppState) {
             store::ceremonies::delete_expired(&state.db, now).await?;
             store::pushed_requests::delete_expired(&state.db, now).await?;
             crate::oidc::client_assertion::delete_expired(&state.db, now).await?;
+            let retention = state.config.audit.retention.as_secs() as i64;
+            store::security_events::delete_older_than(&state.db, now - retention).await?;
             anyhow::Ok(())
         }
         .await;

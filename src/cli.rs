@@ -9,7 +9,7 @@ use serde_json::json;
 
 use crate::{
     admin::{
-        self, AdminError,
+        self, Actor, AdminError,
         clients::{ClientCredentials, NewClient},
         users::NewUser,
     },
@@ -39,6 +39,8 @@ pub struct Cli {
 }
 
 #[derive(Debug, Subcommand)]
+// Parsed once per run: the size of the largest variant does not matter.
+#[allow(clippy::large_enum_variant)]
 pub enum Command {
     /// Run the server (applies pending database migrations first)
     Serve,
@@ -55,6 +57,12 @@ pub enum Command {
     /// Manage token signing keys
     #[command(subcommand)]
     Keys(KeysCommand),
+    /// Manage admin API tokens
+    #[command(subcommand)]
+    AdminToken(AdminTokenCommand),
+    /// Read the audit log (security and admin events)
+    #[command(subcommand)]
+    Audit(AuditCommand),
 }
 
 #[derive(Debug, Subcommand)]
@@ -119,6 +127,36 @@ pub enum ClientCommand {
         /// expires (FAPI 2.0 advises against rotating sender-constrained tokens)
         #[arg(long)]
         keep_dpop_refresh_tokens: bool,
+        /// The operator's own application: users are not asked for consent
+        #[arg(long)]
+        first_party: bool,
+        #[command(flatten)]
+        details: ClientDetails,
+        #[command(flatten)]
+        output: Output,
+    },
+    /// Change a client's settings; those not given stay as they are
+    Update {
+        /// The client_id
+        #[arg(allow_hyphen_values = true)]
+        id: String,
+        /// New name shown to users
+        #[arg(long)]
+        name: Option<String>,
+        /// Replaces the redirect URIs (repeat for several)
+        #[arg(long = "redirect-uri", value_name = "URI")]
+        redirect_uris: Vec<String>,
+        /// Replaces the post-logout redirect URIs (repeat for several)
+        #[arg(long = "post-logout-redirect-uri", value_name = "URI")]
+        post_logout_redirect_uris: Vec<String>,
+        /// The lowest authentication level the client accepts ("" for none)
+        #[arg(long, value_name = "ACR")]
+        min_acr: Option<String>,
+        /// Whether the client is the operator's own application (no consent page)
+        #[arg(long, value_name = "BOOL")]
+        first_party: Option<bool>,
+        #[command(flatten)]
+        details: ClientDetails,
         #[command(flatten)]
         output: Output,
     },
@@ -203,6 +241,60 @@ pub enum UserCommand {
     /// Delete a user with their passkeys, app, recovery codes, password, sessions and
     /// tokens; a security event keeps only the user id
     Delete { username: String },
+    /// Make a user an admin: they may use the admin pages (/admin) and API
+    GrantAdmin { username: String },
+    /// Take the admin role away from a user
+    RevokeAdmin { username: String },
+    /// Sign a user out of every browser and revoke every token issued to them
+    SignOut { username: String },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum AdminTokenCommand {
+    /// Make a token for the admin API (or, with --scope register, for apps to register
+    /// themselves); prints it once
+    Create {
+        /// What the token is for (shown in lists and the audit log)
+        #[arg(long)]
+        name: String,
+        /// How long it works, e.g. 30d, 12h [default: until revoked]
+        #[arg(long, value_name = "DURATION", value_parser = humantime::parse_duration)]
+        expires: Option<std::time::Duration>,
+        /// admin (the admin API) or register (dynamic client registration, RFC 7591)
+        #[arg(long, default_value = "admin")]
+        scope: String,
+        #[command(flatten)]
+        output: Output,
+    },
+    /// List admin tokens (never the tokens themselves)
+    List {
+        #[command(flatten)]
+        output: Output,
+    },
+    /// Revoke a token: it stops working at once
+    Revoke { id: String },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum AuditCommand {
+    /// Print the latest security and admin events, oldest first; --follow keeps printing
+    /// new ones as they happen
+    Tail {
+        /// Keep waiting for new events (Ctrl-C stops)
+        #[arg(long, short)]
+        follow: bool,
+        /// Only this user's events
+        #[arg(long, value_name = "USERNAME")]
+        user: Option<String>,
+        /// Only events of this type, e.g. signed_in, client_created
+        #[arg(long = "type", value_name = "TYPE")]
+        kind: Option<String>,
+        /// How many past events to print first
+        #[arg(long, short = 'n', default_value_t = 20)]
+        lines: u64,
+        #[command(flatten)]
+        output: Output,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -221,6 +313,47 @@ pub enum KeysCommand {
         #[command(flatten)]
         output: Output,
     },
+}
+
+/// What the consent page shows about a client, and its token lifetimes.
+#[derive(Debug, Args)]
+pub struct ClientDetails {
+    /// Logo shown on the consent page (https URL; "" removes it on update)
+    #[arg(long, value_name = "URI")]
+    logo_uri: Option<String>,
+    /// The client's privacy policy, linked from the consent page (https URL)
+    #[arg(long, value_name = "URI")]
+    policy_uri: Option<String>,
+    /// The client's terms of service, linked from the consent page (https URL)
+    #[arg(long, value_name = "URI")]
+    tos_uri: Option<String>,
+    /// How long this client's access tokens live, e.g. 5m [default: tokens.access_token]
+    #[arg(long, value_name = "DURATION", value_parser = humantime::parse_duration)]
+    access_token_lifetime: Option<std::time::Duration>,
+    /// How long this client's refresh tokens live at most, e.g. 7days [default:
+    /// tokens.refresh_token]
+    #[arg(long, value_name = "DURATION", value_parser = humantime::parse_duration)]
+    refresh_token_lifetime: Option<std::time::Duration>,
+}
+
+impl ClientDetails {
+    /// Applies the details given to `new` ("" clears a URI).
+    fn apply(self, new: &mut NewClient) {
+        let uri = |given: Option<String>, current: &mut Option<String>| {
+            if let Some(value) = given {
+                *current = Some(value).filter(|v| !v.is_empty());
+            }
+        };
+        uri(self.logo_uri, &mut new.logo_uri);
+        uri(self.policy_uri, &mut new.policy_uri);
+        uri(self.tos_uri, &mut new.tos_uri);
+        if self.access_token_lifetime.is_some() {
+            new.access_token_lifetime = self.access_token_lifetime;
+        }
+        if self.refresh_token_lifetime.is_some() {
+            new.refresh_token_lifetime = self.refresh_token_lifetime;
+        }
+    }
 }
 
 #[derive(Debug, Args)]
@@ -259,6 +392,8 @@ async fn execute(cli: Cli) -> CliResult {
         Command::Client(command) => client(&config, command).await,
         Command::User(command) => user(&config, command).await,
         Command::Keys(command) => keys(&config, command).await,
+        Command::AdminToken(command) => admin_token(&config, command).await,
+        Command::Audit(command) => audit(&config, command).await,
     }
 }
 
@@ -399,6 +534,27 @@ fn print_client(config: &Config, client: &Client) {
     if !client.rotate_dpop_bound_refresh_tokens {
         println!("DPoP refresh:    kept, not rotated");
     }
+    if client.first_party {
+        println!("first party:     yes (no consent page)");
+    }
+    for (label, uri) in [
+        ("logo uri:       ", &client.logo_uri),
+        ("policy uri:     ", &client.policy_uri),
+        ("terms uri:      ", &client.tos_uri),
+    ] {
+        if let Some(uri) = uri {
+            println!("{label} {uri}");
+        }
+    }
+    for (label, seconds) in [
+        ("access tokens:  ", client.access_token_lifetime),
+        ("refresh tokens: ", client.refresh_token_lifetime),
+    ] {
+        if let Some(seconds) = seconds {
+            let lifetime = humantime::format_duration(std::time::Duration::from_secs(seconds));
+            println!("{label} live {lifetime}");
+        }
+    }
 }
 
 async fn client(config: &Config, command: ClientCommand) -> CliResult {
@@ -428,6 +584,8 @@ async fn client(config: &Config, command: ClientCommand) -> CliResult {
             backchannel_logout_uri,
             refresh_without_offline_access,
             keep_dpop_refresh_tokens,
+            first_party,
+            details,
             output,
         } => {
             let auth_method = match auth_method {
@@ -459,17 +617,11 @@ async fn client(config: &Config, command: ClientCommand) -> CliResult {
                     })
                 })
                 .collect::<Result<Vec<_>, _>>()?;
-            let ladder = config.acr_ladder();
             let min_acr = match min_acr {
-                Some(name) => Some(ladder.level(&name).ok_or_else(|| {
-                    format!(
-                        "unknown acr {name:?}; use one of: {}",
-                        ladder.supported().join(", ")
-                    )
-                })?),
+                Some(name) => parse_acr(config, &name)?,
                 None => None,
             };
-            let new = NewClient {
+            let mut new = NewClient {
                 name,
                 redirect_uris,
                 post_logout_redirect_uris,
@@ -486,11 +638,53 @@ async fn client(config: &Config, command: ClientCommand) -> CliResult {
                 backchannel_logout_uri,
                 refresh_without_offline_access,
                 keep_dpop_refresh_tokens,
+                first_party,
+                ..NewClient::new("")
             };
-            let credentials = admin::clients::create(&db, new)
+            details.apply(&mut new);
+            let credentials = admin::clients::create(&db, &Actor::Cli, new)
                 .await
                 .map_err(admin_error)?;
             print_credentials(&credentials, &output, "Created");
+        }
+        ClientCommand::Update {
+            id,
+            name,
+            redirect_uris,
+            post_logout_redirect_uris,
+            min_acr,
+            first_party,
+            details,
+            output,
+        } => {
+            let client = admin::clients::get(&db, &id).await.map_err(admin_error)?;
+            let mut new = NewClient::from_client(&client);
+            if let Some(name) = name {
+                new.name = name;
+            }
+            if !redirect_uris.is_empty() {
+                new.redirect_uris = redirect_uris;
+            }
+            if !post_logout_redirect_uris.is_empty() {
+                new.post_logout_redirect_uris = post_logout_redirect_uris;
+            }
+            if let Some(name) = min_acr {
+                new.min_acr = parse_acr(config, &name)?;
+            }
+            if let Some(first_party) = first_party {
+                new.first_party = first_party;
+            }
+            details.apply(&mut new);
+            let updated = admin::clients::update(&db, &Actor::Cli, &id, new)
+                .await
+                .map_err(admin_error)?;
+            if updated.client_secret.is_some() {
+                print_credentials(&updated, &output, "Updated");
+            } else if output.json {
+                println!("{}", client_json(config, &updated.client));
+            } else {
+                print_client(config, &updated.client);
+            }
         }
         ClientCommand::List { output } => {
             let clients = admin::clients::list(&db).await.map_err(admin_error)?;
@@ -514,19 +708,36 @@ async fn client(config: &Config, command: ClientCommand) -> CliResult {
             }
         }
         ClientCommand::Remove { id } => {
-            admin::clients::remove(&db, &id)
+            admin::clients::remove(&db, &Actor::Cli, &id)
                 .await
                 .map_err(admin_error)?;
             println!("removed client {id}");
         }
         ClientCommand::RotateSecret { id, output } => {
-            let credentials = admin::clients::rotate_secret(&db, &id)
+            let credentials = admin::clients::rotate_secret(&db, &Actor::Cli, &id)
                 .await
                 .map_err(admin_error)?;
             print_credentials(&credentials, &output, "New secret for");
         }
     }
     Ok(())
+}
+
+/// An acr name of the configured ladder; "" for none.
+fn parse_acr(
+    config: &Config,
+    name: &str,
+) -> Result<Option<crate::login::assurance::Level>, String> {
+    if name.is_empty() {
+        return Ok(None);
+    }
+    let ladder = config.acr_ladder();
+    ladder.level(name).map(Some).ok_or_else(|| {
+        format!(
+            "unknown acr {name:?}; use one of: {}",
+            ladder.supported().join(", ")
+        )
+    })
 }
 
 /// Reads a password from standard input: the first line, without its line ending.
@@ -564,6 +775,7 @@ async fn user(config: &Config, command: UserCommand) -> CliResult {
             let has_password = password.is_some();
             let user = admin::users::create(
                 &db,
+                &Actor::Cli,
                 &passwords,
                 NewUser {
                     username,
@@ -596,13 +808,13 @@ async fn user(config: &Config, command: UserCommand) -> CliResult {
             }
         }
         UserCommand::Disable { username } => {
-            admin::users::set_disabled(&db, &username, true)
+            admin::users::set_disabled(&db, &Actor::Cli, &username, true)
                 .await
                 .map_err(admin_error)?;
             println!("disabled user {username}");
         }
         UserCommand::RequireMfa { username, off } => {
-            admin::users::set_require_mfa(&db, &username, !off)
+            admin::users::set_require_mfa(&db, &Actor::Cli, &username, !off)
                 .await
                 .map_err(admin_error)?;
             if off {
@@ -612,7 +824,7 @@ async fn user(config: &Config, command: UserCommand) -> CliResult {
             }
         }
         UserCommand::Enable { username } => {
-            admin::users::set_disabled(&db, &username, false)
+            admin::users::set_disabled(&db, &Actor::Cli, &username, false)
                 .await
                 .map_err(admin_error)?;
             println!("enabled user {username}");
@@ -623,10 +835,16 @@ async fn user(config: &Config, command: UserCommand) -> CliResult {
             expires,
             output,
         } => {
-            let new =
-                admin::users::invite(&db, &config.issuer, &email, username.as_deref(), expires)
-                    .await
-                    .map_err(admin_error)?;
+            let new = admin::users::invite(
+                &db,
+                &Actor::Cli,
+                &config.issuer,
+                &email,
+                username.as_deref(),
+                expires,
+            )
+            .await
+            .map_err(admin_error)?;
             if config.signup == crate::config::SignupMode::Closed {
                 eprintln!(
                     "warning: signup is \"closed\": the link works once signup is \"invite\" or \"open\""
@@ -653,13 +871,177 @@ async fn user(config: &Config, command: UserCommand) -> CliResult {
             }
         }
         UserCommand::Delete { username } => {
-            let user = admin::users::delete(&db, &username)
+            let user = admin::users::delete(&db, &Actor::Cli, &username)
                 .await
                 .map_err(admin_error)?;
             println!("deleted user {} ({})", user.username, user.id);
         }
+        UserCommand::GrantAdmin { username } => {
+            let user = admin::users::set_admin(&db, &Actor::Cli, &username, true)
+                .await
+                .map_err(admin_error)?;
+            println!("{} is now an admin", user.username);
+        }
+        UserCommand::RevokeAdmin { username } => {
+            let user = admin::users::set_admin(&db, &Actor::Cli, &username, false)
+                .await
+                .map_err(admin_error)?;
+            println!("{} is no longer an admin", user.username);
+        }
+        UserCommand::SignOut { username } => {
+            admin::users::sign_out_everywhere(&db, &Actor::Cli, &username)
+                .await
+                .map_err(admin_error)?;
+            println!("signed {username} out everywhere; their tokens are revoked");
+        }
     }
     Ok(())
+}
+
+async fn admin_token(config: &Config, command: AdminTokenCommand) -> CliResult {
+    let scope = match &command {
+        AdminTokenCommand::Create { scope, .. } => Some(
+            admin::tokens::TokenScope::parse(scope)
+                .ok_or_else(|| format!("unknown scope {scope:?}; use admin or register"))?,
+        ),
+        _ => None,
+    };
+    let db = open_db(config).await?;
+    match command {
+        AdminTokenCommand::Create {
+            name,
+            expires,
+            output,
+            ..
+        } => {
+            let scope = scope.expect("parsed above");
+            let new = admin::tokens::create(&db, &Actor::Cli, &name, scope, expires)
+                .await
+                .map_err(admin_error)?;
+            if output.json {
+                println!(
+                    "{}",
+                    json!({
+                        "id": new.record.id,
+                        "token": new.token,
+                        "scope": new.record.scope,
+                        "expires_at": new.record.expires_at,
+                    })
+                );
+            } else {
+                println!("{}", new.token);
+                println!(
+                    "Token {} ({:?}, scope {}) is shown only now; store it safely.",
+                    new.record.id, new.record.name, new.record.scope
+                );
+            }
+        }
+        AdminTokenCommand::List { output } => {
+            let tokens = admin::tokens::list(&db).await.map_err(admin_error)?;
+            if output.json {
+                println!(
+                    "{}",
+                    serde_json::to_string(&tokens).expect("tokens serialize")
+                );
+            } else if tokens.is_empty() {
+                println!("no admin tokens");
+            } else {
+                let now = crate::model::now();
+                for t in &tokens {
+                    let state = match (t.revoked_at, t.expires_at) {
+                        (Some(_), _) => "revoked",
+                        (None, Some(at)) if at <= now => "expired",
+                        _ => "active",
+                    };
+                    println!("{}  {:<8}  {:<7}  {}", t.id, t.scope, state, t.name);
+                }
+            }
+        }
+        AdminTokenCommand::Revoke { id } => {
+            admin::tokens::revoke(&db, &Actor::Cli, &id)
+                .await
+                .map_err(admin_error)?;
+            println!("revoked admin token {id}");
+        }
+    }
+    Ok(())
+}
+
+async fn audit(config: &Config, command: AuditCommand) -> CliResult {
+    let db = open_db(config).await?;
+    let AuditCommand::Tail {
+        follow,
+        user,
+        kind,
+        lines,
+        output,
+    } = command;
+    let user_id = match user {
+        Some(username) => Some(
+            admin::users::find(&db, &username)
+                .await
+                .map_err(admin_error)?
+                .id,
+        ),
+        None => None,
+    };
+    let mut filter = store::security_events::EventFilter {
+        user_id,
+        kind,
+        ..Default::default()
+    };
+    let mut events = store::security_events::query(&db, &filter, lines, false)
+        .await
+        .map_err(|e| store::describe(&e))?;
+    events.reverse();
+    loop {
+        for event in &events {
+            print_event(event, &output);
+            filter.after_id = Some(event.id);
+        }
+        if !follow {
+            return Ok(());
+        }
+        use std::io::Write;
+        let _ = std::io::stdout().flush();
+        tokio::time::sleep(std::time::Duration::from_secs(1)).await;
+        if filter.after_id.is_none() {
+            // Nothing printed yet: start after the newest event that exists now.
+            filter.after_id = store::security_events::query(&db, &Default::default(), 1, false)
+                .await
+                .map_err(|e| store::describe(&e))?
+                .first()
+                .map(|e| e.id)
+                .or(Some(0));
+        }
+        events = store::security_events::query(&db, &filter, 1000, true)
+            .await
+            .map_err(|e| store::describe(&e))?;
+    }
+}
+
+fn print_event(event: &store::security_events::Event, output: &Output) {
+    if output.json {
+        println!(
+            "{}",
+            serde_json::to_string(event).expect("events serialize")
+        );
+        return;
+    }
+    let when = humantime::format_rfc3339_seconds(
+        std::time::UNIX_EPOCH + std::time::Duration::from_secs(event.created_at.max(0) as u64),
+    );
+    let mut line = format!("{when}  {:<26}", event.kind);
+    if let Some(user) = &event.user_id {
+        line.push_str(&format!("  user={user}"));
+    }
+    if let Some(actor) = &event.actor {
+        line.push_str(&format!("  by={actor}"));
+    }
+    if let Some(detail) = &event.detail {
+        line.push_str(&format!("  {detail}"));
+    }
+    println!("{line}");
 }
 
 async fn keys(config: &Config, command: KeysCommand) -> CliResult {

@@ -38,6 +38,7 @@ const ENV_KEYS: &[&str] = &[
     "keys",
     "dpop",
     "rate_limits",
+    "audit",
 ];
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
@@ -79,6 +80,24 @@ pub struct Config {
     /// `X-Forwarded-For`; from anyone else that header is ignored.
     pub trusted_proxies: Vec<ipnet::IpNet>,
     pub rate_limits: RateLimitConfig,
+    pub audit: AuditConfig,
+}
+
+/// The audit log (security and admin events).
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct AuditConfig {
+    /// Events older than this are deleted.
+    #[serde(with = "humantime_serde")]
+    pub retention: Duration,
+}
+
+impl Default for AuditConfig {
+    fn default() -> Self {
+        Self {
+            retention: Duration::from_secs(365 * 24 * 3600),
+        }
+    }
 }
 
 /// Request-rate limits per client address, per node (`web::rate_limit`). 0 turns one off.
@@ -373,6 +392,7 @@ impl Default for Config {
             dpop: DpopConfig::default(),
             trusted_proxies: Vec::new(),
             rate_limits: RateLimitConfig::default(),
+            audit: AuditConfig::default(),
         }
     }
 }
@@ -524,6 +544,7 @@ impl Config {
             ("policy.phrh_lifetime", self.policy.phrh_lifetime),
             ("pushed_request_lifetime", self.pushed_request_lifetime),
             ("keys.reload_interval", self.keys.reload_interval),
+            ("audit.retention", self.audit.retention),
         ] {
             if value < Duration::from_secs(1) {
                 return Err(invalid(key, "must be at least 1s".into()));

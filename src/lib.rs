@@ -3,12 +3,14 @@
 //! Layers, outside in (dependencies point inward only):
 //! - [`web`]: HTTP plumbing (router, sessions, templates, CSRF, error pages);
 //! - [`oidc`] (protocol endpoints) and [`login`] (hosted sign-in pages and the login state
-//!   machine), [`admin`] (operations behind the CLI);
+//!   machine), [`admin_api`] (the admin REST API);
+//! - [`admin`]: administrative operations behind the CLI, the admin API and pages;
 //! - [`crypto`], [`model`]: keys, secrets, passwords, domain types;
 //! - [`store`]: all SQL, over the `entity` crate.
 
 pub mod account;
 pub mod admin;
+pub mod admin_api;
 pub mod app;
 pub mod cli;
 pub mod config;

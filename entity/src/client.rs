@@ -32,6 +32,19 @@ pub struct Model {
     pub refresh_without_offline_access: bool,
     /// Whether DPoP-bound refresh tokens are rotated on use (FAPI 2.0 advises against it).
     pub rotate_dpop_refresh_tokens: bool,
+    /// The operator's own application: no consent page.
+    pub first_party: bool,
+    /// Shown on the consent page (RFC 7591 §2 `logo_uri`, `policy_uri`, `tos_uri`).
+    #[sea_orm(column_type = "Text", nullable)]
+    pub logo_uri: Option<String>,
+    #[sea_orm(column_type = "Text", nullable)]
+    pub policy_uri: Option<String>,
+    #[sea_orm(column_type = "Text", nullable)]
+    pub tos_uri: Option<String>,
+    /// Seconds; NULL: the server's `tokens.access_token`.
+    pub access_token_lifetime: Option<i64>,
+    /// Seconds; NULL: the server's `tokens.refresh_token` (a grant's absolute lifetime).
+    pub refresh_token_lifetime: Option<i64>,
     pub created_at: i64,
     pub updated_at: i64,
 }

@@ -2,6 +2,7 @@
 //! the `migration` crate.
 
 pub mod access_token;
+pub mod admin_token;
 pub mod attempt_limit;
 pub mod authorization_code;
 pub mod browser_session;

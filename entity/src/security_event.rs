@@ -11,6 +11,9 @@ pub struct Model {
     pub kind: String,
     #[sea_orm(column_type = "Text", nullable)]
     pub detail: Option<String>,
+    /// Who acted, when not the user themself: `admin:<user id>`, `token:<admin token id>`,
+    /// or `cli`.
+    pub actor: Option<String>,
     pub created_at: i64,
 }
 

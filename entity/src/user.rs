@@ -15,6 +15,8 @@ pub struct Model {
     pub disabled: bool,
     /// The user must enroll a second factor at their next sign-in.
     pub require_mfa: bool,
+    /// May use the admin pages and API.
+    pub is_admin: bool,
     pub created_at: i64,
     pub updated_at: i64,
 }

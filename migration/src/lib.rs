@@ -16,6 +16,7 @@ mod m0010_client_keys;
 mod m0011_dpop;
 mod m0012_backchannel_logout;
 mod m0013_refresh_policy;
+mod m0014_administration;
 
 pub struct Migrator;
 
@@ -36,6 +37,7 @@ impl MigratorTrait for Migrator {
             Box::new(m0011_dpop::Migration),
             Box::new(m0012_backchannel_logout::Migration),
             Box::new(m0013_refresh_policy::Migration),
+            Box::new(m0014_administration::Migration),
         ]
     }
 }

@@ -92,7 +92,7 @@ pub async fn post_delete(
         // are made first, from the sessions and grants the deletion removes.
         let logouts =
             crate::oidc::backchannel::prepare_for_user(&state, &signed_in.user.id).await?;
-        admin::users::delete_user(&state.db, &signed_in.user.id)
+        admin::users::delete_user(&state.db, &admin::Actor::Owner, &signed_in.user.id)
             .await
             .map_err(|e| PageError::Internal(anyhow::anyhow!(e.to_string())))?;
         session.flush().await?;

@@ -1,8 +1,8 @@
 //! Registering and managing OAuth clients.
 
-use sea_orm::DatabaseConnection;
+use sea_orm::{DatabaseConnection, TransactionTrait};
 
-use super::AdminError;
+use super::{Actor, AdminError, audit};
 use crate::{
     crypto::{keys::SigningAlg, random},
     login::assurance::Level,
@@ -11,7 +11,7 @@ use crate::{
         now,
         scope::{self, Scopes},
     },
-    store,
+    store::{self, security_events::kind},
 };
 
 pub struct NewClient {
@@ -43,6 +43,16 @@ pub struct NewClient {
     pub refresh_without_offline_access: bool,
     /// Keep DPoP-bound refresh tokens instead of rotating them.
     pub keep_dpop_refresh_tokens: bool,
+    /// The operator's own application: no consent page.
+    pub first_party: bool,
+    /// Shown on the consent page: https URLs (http on loopback).
+    pub logo_uri: Option<String>,
+    pub policy_uri: Option<String>,
+    pub tos_uri: Option<String>,
+    /// Overrides `tokens.access_token` for this client (1 minute to 1 day).
+    pub access_token_lifetime: Option<std::time::Duration>,
+    /// Overrides `tokens.refresh_token` for this client (1 minute to 400 days).
+    pub refresh_token_lifetime: Option<std::time::Duration>,
 }
 
 impl NewClient {
@@ -66,6 +76,48 @@ impl NewClient {
             backchannel_logout_uri: None,
             refresh_without_offline_access: false,
             keep_dpop_refresh_tokens: false,
+            first_party: false,
+            logo_uri: None,
+            policy_uri: None,
+            tos_uri: None,
+            access_token_lifetime: None,
+            refresh_token_lifetime: None,
+        }
+    }
+
+    /// The settings of an existing client, to change some and pass to [`update`].
+    pub fn from_client(client: &Client) -> NewClient {
+        NewClient {
+            name: client.name.clone(),
+            redirect_uris: client.redirect_uris.clone(),
+            post_logout_redirect_uris: client.post_logout_redirect_uris.clone(),
+            public: client.client_type == ClientType::Public,
+            id_token_signed_response_alg: client.id_token_signed_response_alg,
+            min_acr: client.min_acr,
+            grant_types: client.grant_types.clone(),
+            scopes: client
+                .scope
+                .as_deref()
+                .map(|s| s.split(' ').map(str::to_owned).collect())
+                .unwrap_or_default(),
+            require_par: client.require_pushed_authorization_requests,
+            auth_method: Some(client.token_endpoint_auth_method),
+            jwks: client.jwks.clone(),
+            jwks_uri: client.jwks_uri.clone(),
+            dpop_bound: client.dpop_bound_access_tokens,
+            backchannel_logout_uri: client.backchannel_logout_uri.clone(),
+            refresh_without_offline_access: client.refresh_tokens_without_offline_access,
+            keep_dpop_refresh_tokens: !client.rotate_dpop_bound_refresh_tokens,
+            first_party: client.first_party,
+            logo_uri: client.logo_uri.clone(),
+            policy_uri: client.policy_uri.clone(),
+            tos_uri: client.tos_uri.clone(),
+            access_token_lifetime: client
+                .access_token_lifetime
+                .map(std::time::Duration::from_secs),
+            refresh_token_lifetime: client
+                .refresh_token_lifetime
+                .map(std::time::Duration::from_secs),
         }
     }
 }
@@ -80,8 +132,111 @@ pub struct ClientCredentials {
 /// Validates and stores a new client. Nothing is written if any input is invalid.
 pub async fn create(
     db: &DatabaseConnection,
+    actor: &Actor,
     new: NewClient,
 ) -> Result<ClientCredentials, AdminError> {
+    let mut client = validate(new, random::client_id(), now())?;
+    let secret = client
+        .token_endpoint_auth_method
+        .uses_secret()
+        .then(random::secret);
+    client.secret_hash = secret.as_deref().map(random::digest);
+    let txn = db.begin_with_options(store::WRITE).await?;
+    store::clients::create(&txn, &client).await?;
+    audit(
+        &txn,
+        actor,
+        None,
+        kind::CLIENT_CREATED,
+        Some(describe(&client)),
+    )
+    .await?;
+    txn.commit().await?;
+    Ok(ClientCredentials {
+        client,
+        client_secret: secret,
+    })
+}
+
+/// Replaces the settings of an existing client (its id, secret and creation time stay).
+/// A client moving to an authentication method that needs a secret gets a new one, returned
+/// here once; one moving away from it loses its secret. Nothing is written if any input is
+/// invalid.
+pub async fn update(
+    db: &DatabaseConnection,
+    actor: &Actor,
+    client_id: &str,
+    new: NewClient,
+) -> Result<ClientCredentials, AdminError> {
+    let existing = get(db, client_id).await?;
+    let mut client = validate(new, existing.client_id.clone(), existing.created_at)?;
+    let secret = match (
+        client.token_endpoint_auth_method.uses_secret(),
+        existing.secret_hash,
+    ) {
+        (true, Some(hash)) => {
+            client.secret_hash = Some(hash);
+            None
+        }
+        (true, None) => {
+            let secret = random::secret();
+            client.secret_hash = Some(random::digest(&secret));
+            Some(secret)
+        }
+        (false, _) => None,
+    };
+    let txn = db.begin_with_options(store::WRITE).await?;
+    if !store::clients::update(&txn, &client, now()).await? {
+        return Err(AdminError::NotFound(format!(
+            "no client with id {client_id:?}"
+        )));
+    }
+    audit(
+        &txn,
+        actor,
+        None,
+        kind::CLIENT_UPDATED,
+        Some(describe(&client)),
+    )
+    .await?;
+    txn.commit().await?;
+    Ok(ClientCredentials {
+        client,
+        client_secret: secret,
+    })
+}
+
+/// An https URL (http on a loopback host) for the consent page to link or show.
+fn check_page_uri(what: &str, uri: &str) -> Result<(), AdminError> {
+    let url = url::Url::parse(uri)
+        .map_err(|_| AdminError::Invalid(format!("the {what} {uri:?} is not an absolute URL")))?;
+    let loopback = matches!(url.host_str(), Some("localhost" | "127.0.0.1" | "[::1]"));
+    if url.scheme() == "https" || (url.scheme() == "http" && loopback) {
+        Ok(())
+    } else {
+        Err(AdminError::Invalid(format!(
+            "the {what} {uri:?} must use https (http only on localhost)"
+        )))
+    }
+}
+
+fn check_lifetime(
+    what: &str,
+    lifetime: Option<std::time::Duration>,
+    max: std::time::Duration,
+) -> Result<Option<u64>, AdminError> {
+    match lifetime {
+        None => Ok(None),
+        Some(d) if d.as_secs() >= 60 && d <= max => Ok(Some(d.as_secs())),
+        Some(_) => Err(AdminError::Invalid(format!(
+            "the {what} must be between 1 minute and {}",
+            humantime::format_duration(max)
+        ))),
+    }
+}
+
+/// Checks every setting of `new` and builds the client it describes (without a secret).
+fn validate(new: NewClient, client_id: String, created_at: i64) -> Result<Client, AdminError> {
     let name = new.name.trim().to_owned();
     if name.is_empty() {
         return Err(AdminError::Invalid("the client name is empty".into()));
@@ -225,13 +380,37 @@ pub async fn create(
             "keeping DPoP-bound refresh tokens needs the refresh_token grant".into(),
         ));
     }
-    let (client_type, secret) = match method {
-        TokenEndpointAuthMethod::None => (ClientType::Public, None),
-        TokenEndpointAuthMethod::PrivateKeyJwt => (ClientType::Confidential, None),
-        _ => (ClientType::Confidential, Some(random::secret())),
+    for (what, uri) in [
+        ("logo URI", &new.logo_uri),
+        ("policy URI", &new.policy_uri),
+        ("terms-of-service URI", &new.tos_uri),
+    ] {
+        if let Some(uri) = uri {
+            check_page_uri(what, uri)?;
+        }
+    }
+    let access_token_lifetime = check_lifetime(
+        "access token lifetime",
+        new.access_token_lifetime,
+        std::time::Duration::from_secs(24 * 3600),
+    )?;
+    let refresh_token_lifetime = check_lifetime(
+        "refresh token lifetime",
+        new.refresh_token_lifetime,
+        std::time::Duration::from_secs(400 * 24 * 3600),
+    )?;
+    if refresh_token_lifetime.is_some() && !refreshes {
+        return Err(AdminError::Invalid(
+            "a refresh token lifetime needs the refresh_token grant".into(),
+        ));
+    }
+    let client_type = if method == TokenEndpointAuthMethod::None {
+        ClientType::Public
+    } else {
+        ClientType::Confidential
     };
-    let client = Client {
-        client_id: random::client_id(),
+    Ok(Client {
+        client_id,
         name,
         client_type,
         token_endpoint_auth_method: method,
@@ -248,13 +427,14 @@ pub async fn create(
         backchannel_logout_uri,
         refresh_tokens_without_offline_access: new.refresh_without_offline_access,
         rotate_dpop_bound_refresh_tokens: !new.keep_dpop_refresh_tokens,
-        secret_hash: secret.as_deref().map(random::digest),
-        created_at: now(),
-    };
-    store::clients::create(db, &client).await?;
-    Ok(ClientCredentials {
-        client,
-        client_secret: secret,
+        first_party: new.first_party,
+        logo_uri: new.logo_uri,
+        policy_uri: new.policy_uri,
+        tos_uri: new.tos_uri,
+        access_token_lifetime,
+        refresh_token_lifetime,
+        secret_hash: None,
+        created_at,
     })
 }
 
@@ -269,19 +449,32 @@ pub async fn list(db: &DatabaseConnection) -> Result<Vec<Client>, AdminError> {
 }
 
 /// Deletes a client with everything issued to it.
-pub async fn remove(db: &DatabaseConnection, client_id: &str) -> Result<(), AdminError> {
-    if store::clients::remove(db, client_id).await? {
-        Ok(())
-    } else {
-        Err(AdminError::NotFound(format!(
+pub async fn remove(
+    db: &DatabaseConnection,
+    actor: &Actor,
+    client_id: &str,
+) -> Result<(), AdminError> {
+    let txn = db.begin_with_options(store::WRITE).await?;
+    if !store::clients::remove(&txn, client_id).await? {
+        return Err(AdminError::NotFound(format!(
             "no client with id {client_id:?}"
-        )))
+        )));
     }
+    let detail = serde_json::json!({ "client_id": client_id });
+    audit(&txn, actor, None, kind::CLIENT_DELETED, Some(detail)).await?;
+    txn.commit().await?;
+    Ok(())
+}
+
+/// What an audit event says about a client.
+fn describe(client: &Client) -> serde_json::Value {
+    serde_json::json!({ "client_id": client.client_id, "name": client.name })
 }
 
 /// Replaces a confidential client's secret; the old one stops working at once.
 pub async fn rotate_secret(
     db: &DatabaseConnection,
+    actor: &Actor,
     client_id: &str,
 ) -> Result<ClientCredentials, AdminError> {
     let client = get(db, client_id).await?;
@@ -290,12 +483,28 @@ pub async fn rotate_secret(
             "client {client_id:?} is public and has no secret"
         )));
     }
+    if !client.token_endpoint_auth_method.uses_secret() {
+        return Err(AdminError::Invalid(format!(
+            "client {client_id:?} authenticates with {} and has no secret",
+            client.token_endpoint_auth_method.as_str()
+        )));
+    }
     let secret = random::secret();
-    if !store::clients::set_secret_hash(db, client_id, &random::digest(&secret)).await? {
+    let txn = db.begin_with_options(store::WRITE).await?;
+    if !store::clients::set_secret_hash(&txn, client_id, &random::digest(&secret)).await? {
         return Err(AdminError::NotFound(format!(
             "no client with id {client_id:?}"
         )));
     }
+    audit(
+        &txn,
+        actor,
+        None,
+        kind::CLIENT_SECRET_ROTATED,
+        Some(describe(&client)),
+    )
+    .await?;
+    txn.commit().await?;
     Ok(ClientCredentials {
         client,
         client_secret: Some(secret),

@@ -1,13 +1,31 @@
 //! Creating and managing users.
 
-use sea_orm::DatabaseConnection;
+use sea_orm::{DatabaseConnection, TransactionTrait};
+use serde_json::json;
 
-use super::AdminError;
+use super::{Actor, AdminError, audit};
 use crate::{
     crypto::password::PasswordHasherConfig,
-    model::user::{User, normalize_username, validate_password, validate_username},
-    store::{self, users::CreateUserError},
+    model::{
+        now,
+        user::{User, normalize_username, validate_password, validate_username},
+    },
+    store::{self, security_events::kind, users::CreateUserError},
 };
+
+/// The user named `username` (compared as usernames are: case- and width-insensitively).
+pub async fn find(db: &DatabaseConnection, username: &str) -> Result<User, AdminError> {
+    store::users::find_by_username(db, &normalize_username(username))
+        .await?
+        .ok_or_else(|| AdminError::NotFound(format!("no user named {username:?}")))
+}
+
+/// The user with id `user_id`.
+pub async fn get(db: &DatabaseConnection, user_id: &str) -> Result<User, AdminError> {
+    store::users::find_by_id(db, user_id)
+        .await?
+        .ok_or_else(|| AdminError::NotFound(format!("no user with id {user_id:?}")))
+}
 
 pub struct NewUser {
     pub username: String,
@@ -20,6 +38,7 @@ pub struct NewUser {
 /// input is invalid or the username is taken.
 pub async fn create(
     db: &DatabaseConnection,
+    actor: &Actor,
     passwords: &PasswordHasherConfig,
     new: NewUser,
 ) -> Result<User, AdminError> {
@@ -48,12 +67,24 @@ pub async fn create(
         .name
         .map(|n| n.trim().to_owned())
         .filter(|n| !n.is_empty());
-    store::users::create(db, &username, new.email, name, hash)
+    let txn = db.begin_with_options(store::WRITE).await?;
+    let id = uuid::Uuid::new_v4().to_string();
+    let user = store::users::insert(&txn, &id, &username, new.email, name, hash)
         .await
         .map_err(|e| match e {
             CreateUserError::UsernameTaken(_) => AdminError::Invalid(e.to_string()),
             CreateUserError::Db(e) => e.into(),
-        })
+        })?;
+    audit(
+        &txn,
+        actor,
+        Some(&user.id),
+        kind::USER_CREATED,
+        Some(json!({"username": user.username})),
+    )
+    .await?;
+    txn.commit().await?;
+    Ok(user)
 }
 
 pub async fn list(db: &DatabaseConnection) -> Result<Vec<User>, AdminError> {
@@ -63,26 +94,102 @@ pub async fn list(db: &DatabaseConnection) -> Result<Vec<User>, AdminError> {
 /// Flags a user to set up a second factor at their next sign-in (or, with `false`, unflags).
 pub async fn set_require_mfa(
     db: &DatabaseConnection,
+    actor: &Actor,
     username: &str,
     require: bool,
 ) -> Result<(), AdminError> {
-    if store::users::set_require_mfa(db, &normalize_username(username), require).await? {
-        Ok(())
+    let user = find(db, username).await?;
+    let txn = db.begin_with_options(store::WRITE).await?;
+    store::users::set_require_mfa(&txn, &user.username, require).await?;
+    let event = if require {
+        kind::MFA_REQUIRED
     } else {
-        Err(AdminError::NotFound(format!("no user named {username:?}")))
-    }
+        kind::MFA_NO_LONGER_REQUIRED
+    };
+    audit(&txn, actor, Some(&user.id), event, None).await?;
+    txn.commit().await?;
+    Ok(())
 }
 
+/// Disables (or enables again) a user. Disabling signs them out everywhere and revokes every
+/// grant with its refresh and access tokens, so enabling them later revives nothing.
 pub async fn set_disabled(
     db: &DatabaseConnection,
+    actor: &Actor,
     username: &str,
     disabled: bool,
 ) -> Result<(), AdminError> {
-    if store::users::set_disabled(db, &normalize_username(username), disabled).await? {
-        Ok(())
-    } else {
-        Err(AdminError::NotFound(format!("no user named {username:?}")))
+    let user = find(db, username).await?;
+    let txn = db.begin_with_options(store::WRITE).await?;
+    store::users::set_disabled(&txn, &user.username, disabled).await?;
+    if disabled {
+        revoke_everything(&txn, &user.id).await?;
     }
+    let event = if disabled {
+        kind::USER_DISABLED
+    } else {
+        kind::USER_ENABLED
+    };
+    audit(&txn, actor, Some(&user.id), event, None).await?;
+    txn.commit().await?;
+    Ok(())
+}
+
+/// Signs a user out of every browser and revokes every grant with its tokens; the user can
+/// sign in again.
+pub async fn sign_out_everywhere(
+    db: &DatabaseConnection,
+    actor: &Actor,
+    username: &str,
+) -> Result<(), AdminError> {
+    let user = find(db, username).await?;
+    let txn = db.begin_with_options(store::WRITE).await?;
+    let (sessions, grants) = revoke_everything(&txn, &user.id).await?;
+    let detail = json!({"sessions": sessions, "grants": grants});
+    audit(
+        &txn,
+        actor,
+        Some(&user.id),
+        kind::SIGNED_OUT_EVERYWHERE,
+        Some(detail),
+    )
+    .await?;
+    txn.commit().await?;
+    Ok(())
+}
+
+/// Revokes the user's sessions and grants; returns how many of each were active.
+async fn revoke_everything(
+    txn: &impl sea_orm::ConnectionTrait,
+    user_id: &str,
+) -> Result<(u64, usize), AdminError> {
+    let now = now();
+    let sessions = store::user_sessions::revoke_all(txn, user_id, now).await?;
+    let grants = store::tokens::revoke_user_grants(txn, user_id, now).await?;
+    Ok((sessions, grants.len()))
+}
+
+/// Makes a user an admin (or, with `false`, takes the role away).
+pub async fn set_admin(
+    db: &DatabaseConnection,
+    actor: &Actor,
+    username: &str,
+    admin: bool,
+) -> Result<User, AdminError> {
+    let user = find(db, username).await?;
+    let txn = db.begin_with_options(store::WRITE).await?;
+    store::users::set_admin(&txn, &user.id, admin).await?;
+    let event = if admin {
+        kind::ADMIN_GRANTED
+    } else {
+        kind::ADMIN_REVOKED
+    };
+    audit(&txn, actor, Some(&user.id), event, None).await?;
+    txn.commit().await?;
+    Ok(User {
+        is_admin: admin,
+        ..user
+    })
 }
 
 /// A new invitation, with the link to hand over (shown once; only its digest is stored).
@@ -100,6 +207,7 @@ pub const MAX_INVITATION_LIFETIME: std::time::Duration =
 /// when the invitation is used).
 pub async fn invite(
     db: &DatabaseConnection,
+    actor: &Actor,
     issuer: &str,
     email: &str,
     username: Option<&str>,
@@ -128,14 +236,18 @@ pub async fn invite(
         ));
     }
     let now = crate::model::now();
+    let txn = db.begin_with_options(store::WRITE).await?;
+    let detail = json!({"email": email, "username": username});
     let (invitation, token) = store::invitations::create(
-        db,
+        &txn,
         Some(email),
         username,
         now,
         now + lifetime.as_secs() as i64,
     )
     .await?;
+    audit(&txn, actor, None, kind::INVITATION_CREATED, Some(detail)).await?;
+    txn.commit().await?;
     let link = format!(
         "{issuer}{}",
         crate::routes::SIGNUP_INVITE.replace("{token}", &token)
@@ -145,30 +257,29 @@ pub async fn invite(
 
 /// Deletes a user and everything that signs them in (credentials, sessions, grants, tokens)
 /// in one transaction, recording a security event that keeps only the user id.
-pub async fn delete_user(db: &DatabaseConnection, user_id: &str) -> Result<bool, AdminError> {
-    use sea_orm::TransactionTrait;
-    let txn = db.begin_with_options(crate::store::WRITE).await?;
+pub async fn delete_user(
+    db: &DatabaseConnection,
+    actor: &Actor,
+    user_id: &str,
+) -> Result<bool, AdminError> {
+    let txn = db.begin_with_options(store::WRITE).await?;
     if !store::users::delete(&txn, user_id).await? {
         return Ok(false);
     }
-    store::security_events::record(
-        &txn,
-        Some(user_id),
-        store::security_events::kind::ACCOUNT_DELETED,
-        None,
-    )
-    .await?;
+    audit(&txn, actor, Some(user_id), kind::ACCOUNT_DELETED, None).await?;
     txn.commit().await?;
     tracing::info!(user = %user_id, "account deleted");
     Ok(true)
 }
 
 /// `idp user delete USERNAME`.
-pub async fn delete(db: &DatabaseConnection, username: &str) -> Result<User, AdminError> {
-    let user = store::users::find_by_username(db, &normalize_username(username))
-        .await?
-        .ok_or_else(|| AdminError::NotFound(format!("no user named {username:?}")))?;
-    if !delete_user(db, &user.id).await? {
+pub async fn delete(
+    db: &DatabaseConnection,
+    actor: &Actor,
+    username: &str,
+) -> Result<User, AdminError> {
+    let user = find(db, username).await?;
+    if !delete_user(db, actor, &user.id).await? {
         return Err(AdminError::NotFound(format!("no user named {username:?}")));
     }
     Ok(user)

@@ -46,6 +46,11 @@ impl TokenEndpointAuthMethod {
             _ => None,
         }
     }
+
+    /// Whether a client authenticating this way holds a secret we issued.
+    pub const fn uses_secret(self) -> bool {
+        matches!(self, Self::ClientSecretBasic | Self::ClientSecretPost)
+    }
 }
 
 /// OAuth grant types (RFC 7591 §2 `grant_types`) a client may be allowed.
@@ -111,9 +116,57 @@ pub struct Client {
     /// valid until it expires: it is useless without the DPoP key, and FAPI 2.0 §5.3.2.1
     /// advises against rotating sender-constrained refresh tokens.
     pub rotate_dpop_bound_refresh_tokens: bool,
+    /// The operator's own application: users are not asked for consent.
+    pub first_party: bool,
+    /// Shown on the consent page (RFC 7591 §2).
+    pub logo_uri: Option<String>,
+    pub policy_uri: Option<String>,
+    pub tos_uri: Option<String>,
+    /// Seconds an access token lives; `None`: the server's `tokens.access_token`.
+    pub access_token_lifetime: Option<u64>,
+    /// Seconds a grant's refresh tokens live at most; `None`: `tokens.refresh_token`.
+    pub refresh_token_lifetime: Option<u64>,
     #[serde(skip)]
     pub secret_hash: Option<String>,
     pub created_at: i64,
+}
+
+impl Client {
+    /// A client with `client_id`, `name` and `client_type` and every other setting at its
+    /// default: the authorization-code and refresh-token grants, no redirect URI, ES256 ID
+    /// tokens, the client type's usual authentication method, no secret.
+    pub fn new(client_id: &str, name: &str, client_type: ClientType) -> Client {
+        Client {
+            client_id: client_id.into(),
+            name: name.into(),
+            client_type,
+            token_endpoint_auth_method: match client_type {
+                ClientType::Public => TokenEndpointAuthMethod::None,
+                ClientType::Confidential => TokenEndpointAuthMethod::ClientSecretBasic,
+            },
+            id_token_signed_response_alg: SigningAlg::Es256,
+            redirect_uris: Vec::new(),
+            post_logout_redirect_uris: Vec::new(),
+            min_acr: None,
+            grant_types: GrantType::DEFAULT.to_vec(),
+            scope: None,
+            require_pushed_authorization_requests: false,
+            jwks: None,
+            jwks_uri: None,
+            dpop_bound_access_tokens: false,
+            backchannel_logout_uri: None,
+            refresh_tokens_without_offline_access: false,
+            rotate_dpop_bound_refresh_tokens: true,
+            first_party: false,
+            logo_uri: None,
+            policy_uri: None,
+            tos_uri: None,
+            access_token_lifetime: None,
+            refresh_token_lifetime: None,
+            secret_hash: None,
+            created_at: 0,
+        }
+    }
 }
 
 fn serialize_alg<S: serde::Serializer>(alg: &SigningAlg, s: S) -> Result<S::Ok, S::Error> {
@@ -209,25 +262,8 @@ mod tests {
 
     fn client(kind: ClientType, uris: &[&str]) -> Client {
         Client {
-            client_id: "c".into(),
-            name: "n".into(),
-            client_type: kind,
-            token_endpoint_auth_method: TokenEndpointAuthMethod::None,
-            id_token_signed_response_alg: SigningAlg::Es256,
             redirect_uris: uris.iter().map(|s| s.to_string()).collect(),
-            post_logout_redirect_uris: Vec::new(),
-            min_acr: None,
-            grant_types: GrantType::DEFAULT.to_vec(),
-            scope: None,
-            require_pushed_authorization_requests: false,
-            jwks: None,
-            jwks_uri: None,
-            dpop_bound_access_tokens: false,
-            backchannel_logout_uri: None,
-            refresh_tokens_without_offline_access: false,
-            rotate_dpop_bound_refresh_tokens: true,
-            secret_hash: None,
-            created_at: 0,
+            ..Client::new("c", "n", kind)
         }
     }
 

@@ -12,6 +12,8 @@ pub struct User {
     pub disabled: bool,
     /// Must enroll a second factor at the next sign-in (admin-driven onboarding).
     pub require_mfa: bool,
+    /// May use the admin pages and API (`idp user grant-admin`).
+    pub is_admin: bool,
     pub created_at: i64,
     pub updated_at: i64,
 }

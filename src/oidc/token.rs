@@ -252,7 +252,11 @@ async fn authorization_code(
         scope: record.scope.clone(),
         nonce: record.nonce.clone(),
         authentication: record.authentication.clone(),
-        expires_at: now + state.config.tokens.refresh_token.as_secs() as i64,
+        expires_at: now
+            + client
+                .refresh_token_lifetime
+                .unwrap_or_else(|| state.config.tokens.refresh_token.as_secs())
+                as i64,
         // RFC 9449 §5: a public client's refresh tokens are bound to its DPoP key (a
         // confidential client's are already bound to its credentials).
         dpop_jkt: jkt

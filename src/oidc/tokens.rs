@@ -114,7 +114,7 @@ pub fn mint(
 ) -> anyhow::Result<MintedTokens> {
     let now = crate::model::now();
     let auth = &grant.authentication;
-    let lifetime = state.config.tokens.access_token.as_secs();
+    let lifetime = access_token_lifetime(state, client);
     let jti = random::id();
     let record = AccessTokenRecord {
         jti: jti.clone(),
@@ -226,7 +226,7 @@ pub fn issue_for_client(
     dpop_jkt: Option<&str>,
 ) -> anyhow::Result<TokenResponse> {
     let now = crate::model::now();
-    let lifetime = state.config.tokens.access_token.as_secs();
+    let lifetime = access_token_lifetime(state, client);
     let jti = random::id();
     let access_token = state.keys.sign(
         state.config.tokens.access_token_alg,
@@ -261,6 +261,13 @@ pub fn is_client_credentials_token(claims: &Map<String, Value>) -> bool {
     !claims.contains_key("auth_time")
         && client_id.is_some()
         && claims.get("sub").and_then(Value::as_str) == client_id
+}
+
+/// How long `client`'s access tokens live, in seconds: its own setting or the server's.
+fn access_token_lifetime(state: &AppState, client: &Client) -> u64 {
+    client
+        .access_token_lifetime
+        .unwrap_or_else(|| state.config.tokens.access_token.as_secs())
 }
 
 /// `Bearer`, or `DPoP` for a sender-constrained token (RFC 9449 §5).

@@ -2,7 +2,7 @@
 
 use sea_orm::{
     ActiveModelTrait, ActiveValue::Set, ColumnTrait, ConnectionTrait, DbErr, EntityTrait,
-    QueryFilter, QueryOrder, TransactionTrait, sea_query::Expr,
+    QueryFilter, QueryOrder, sea_query::Expr,
 };
 
 use entity::{client, client_redirect_uri};
@@ -60,6 +60,12 @@ fn to_client(row: client::Model, uris: Vec<client_redirect_uri::Model>) -> Resul
         backchannel_logout_uri: row.backchannel_logout_uri.clone(),
         refresh_tokens_without_offline_access: row.refresh_without_offline_access,
         rotate_dpop_bound_refresh_tokens: row.rotate_dpop_refresh_tokens,
+        first_party: row.first_party,
+        logo_uri: row.logo_uri.clone(),
+        policy_uri: row.policy_uri.clone(),
+        tos_uri: row.tos_uri.clone(),
+        access_token_lifetime: row.access_token_lifetime.map(|s| s.max(0) as u64),
+        refresh_token_lifetime: row.refresh_token_lifetime.map(|s| s.max(0) as u64),
         client_id: row.id,
         name: row.name,
         secret_hash: row.secret_hash,
@@ -67,9 +73,8 @@ fn to_client(row: client::Model, uris: Vec<client_redirect_uri::Model>) -> Resul
     })
 }
 
-/// Stores a new client with its redirect URIs in one transaction.
-pub async fn create(db: &sea_orm::DatabaseConnection, client: &Client) -> Result<(), DbErr> {
-    let txn = db.begin_with_options(crate::store::WRITE).await?;
+/// The row of `client`, every column set.
+fn row(client: &Client, updated_at: i64) -> client::ActiveModel {
     client::ActiveModel {
         id: Set(client.client_id.clone()),
         name: Set(client.name.clone()),
@@ -93,11 +98,44 @@ pub async fn create(db: &sea_orm::DatabaseConnection, client: &Client) -> Result
         backchannel_logout_uri: Set(client.backchannel_logout_uri.clone()),
         refresh_without_offline_access: Set(client.refresh_tokens_without_offline_access),
         rotate_dpop_refresh_tokens: Set(client.rotate_dpop_bound_refresh_tokens),
+        first_party: Set(client.first_party),
+        logo_uri: Set(client.logo_uri.clone()),
+        policy_uri: Set(client.policy_uri.clone()),
+        tos_uri: Set(client.tos_uri.clone()),
+        access_token_lifetime: Set(client.access_token_lifetime.map(|s| s as i64)),
+        refresh_token_lifetime: Set(client.refresh_token_lifetime.map(|s| s as i64)),
         created_at: Set(client.created_at),
-        updated_at: Set(client.created_at),
+        updated_at: Set(updated_at),
     }
-    .insert(&txn)
-    .await?;
+}
+
+/// Stores a new client with its redirect URIs; call it in a transaction.
+pub async fn create(txn: &impl ConnectionTrait, client: &Client) -> Result<(), DbErr> {
+    row(client, client.created_at).insert(txn).await?;
+    insert_uris(txn, client).await
+}
+
+/// Replaces everything about a client but its id and creation time, redirect URIs included;
+/// call it in a transaction. Returns whether the client exists.
+pub async fn update(txn: &impl ConnectionTrait, client: &Client, now: i64) -> Result<bool, DbErr> {
+    let Some(existing) = client::Entity::find_by_id(&client.client_id)
+        .one(txn)
+        .await?
+    else {
+        return Ok(false);
+    };
+    let mut updated = row(client, now);
+    updated.created_at = Set(existing.created_at);
+    updated.update(txn).await?;
+    client_redirect_uri::Entity::delete_many()
+        .filter(client_redirect_uri::Column::ClientId.eq(&client.client_id))
+        .exec(txn)
+        .await?;
+    insert_uris(txn, client).await?;
+    Ok(true)
+}
+
+async fn insert_uris(txn: &impl ConnectionTrait, client: &Client) -> Result<(), DbErr> {
     let uris = (client.redirect_uris.iter().map(|u| (LOGIN, u))).chain(
         client
             .post_logout_redirect_uris
@@ -111,10 +149,10 @@ pub async fn create(db: &sea_orm::DatabaseConnection, client: &Client) -> Result
             uri: Set(uri.clone()),
             ..Default::default()
         }
-        .insert(&txn)
+        .insert(txn)
         .await?;
     }
-    txn.commit().await
+    Ok(())
 }
 
 /// One client with its redirect URIs, in one query: this runs on every token, introspection

@@ -1,6 +1,7 @@
 //! All database access (SeaORM). Functions here return domain types from `model`, never raw
 //! entity rows, and take any connection so callers can group writes in one transaction.
 
+pub mod admin_tokens;
 pub mod attempts;
 pub mod browser_sessions;
 pub mod ceremonies;

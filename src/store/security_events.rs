@@ -23,19 +23,53 @@ pub mod kind {
     pub const SIGNED_UP: &str = "signed_up";
     /// The account was deleted; the event keeps only the user id.
     pub const ACCOUNT_DELETED: &str = "account_deleted";
+    // Administrative operations (the actor says who).
+    pub const CLIENT_CREATED: &str = "client_created";
+    pub const CLIENT_UPDATED: &str = "client_updated";
+    pub const CLIENT_DELETED: &str = "client_deleted";
+    pub const CLIENT_SECRET_ROTATED: &str = "client_secret_rotated";
+    pub const USER_CREATED: &str = "user_created";
+    pub const USER_DISABLED: &str = "user_disabled";
+    pub const USER_ENABLED: &str = "user_enabled";
+    pub const MFA_REQUIRED: &str = "mfa_required";
+    pub const MFA_NO_LONGER_REQUIRED: &str = "mfa_no_longer_required";
+    pub const ADMIN_GRANTED: &str = "admin_granted";
+    pub const ADMIN_REVOKED: &str = "admin_revoked";
+    pub const INVITATION_CREATED: &str = "invitation_created";
+    pub const ADMIN_TOKEN_CREATED: &str = "admin_token_created";
+    pub const ADMIN_TOKEN_REVOKED: &str = "admin_token_revoked";
+    pub const SIGNED_OUT_EVERYWHERE: &str = "signed_out_everywhere";
 }
 
+/// Records something that happened to `user_id`'s account, done by the user themself.
 pub async fn record(
     db: &impl ConnectionTrait,
     user_id: Option<&str>,
     kind: &str,
     detail: Option<serde_json::Value>,
 ) -> Result<(), DbErr> {
-    tracing::info!(user = user_id.unwrap_or("-"), kind, "security event");
+    record_by(db, user_id, kind, detail, None).await
+}
+
+/// Records an event done by `actor` (see `admin::Actor::column`).
+pub async fn record_by(
+    db: &impl ConnectionTrait,
+    user_id: Option<&str>,
+    kind: &str,
+    detail: Option<serde_json::Value>,
+    actor: Option<&str>,
+) -> Result<(), DbErr> {
+    tracing::info!(
+        user = user_id.unwrap_or("-"),
+        kind,
+        actor = actor.unwrap_or("-"),
+        "security event"
+    );
     security_event::ActiveModel {
         user_id: Set(user_id.map(str::to_owned)),
         kind: Set(kind.to_owned()),
         detail: Set(detail.map(|d| d.to_string())),
+        actor: Set(actor.map(str::to_owned)),
         created_at: Set(now()),
         ..Default::default()
     }
@@ -88,4 +122,92 @@ pub fn describe(kind: &str) -> &'static str {
         "second_factor_failed" => "Wrong second-factor code entered",
         _ => "Account change",
     }
+}
+
+/// Which events to read from the log.
+#[derive(Debug, Clone, Default)]
+pub struct EventFilter {
+    pub user_id: Option<String>,
+    pub kind: Option<String>,
+    /// Unix times, inclusive.
+    pub since: Option<i64>,
+    pub until: Option<i64>,
+    /// Only events with an id above this (to follow the log, or to page forwards).
+    pub after_id: Option<i64>,
+    /// Only events with an id below this (to page backwards from the newest).
+    pub before_id: Option<i64>,
+}
+
+/// One entry of the log.
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+pub struct Event {
+    pub id: i64,
+    pub created_at: i64,
+    pub kind: String,
+    pub user_id: Option<String>,
+    pub actor: Option<String>,
+    pub detail: Option<serde_json::Value>,
+}
+
+impl From<security_event::Model> for Event {
+    fn from(row: security_event::Model) -> Self {
+        Event {
+            id: row.id,
+            created_at: row.created_at,
+            kind: row.kind,
+            user_id: row.user_id,
+            actor: row.actor,
+            detail: row.detail.and_then(|d| serde_json::from_str(&d).ok()),
+        }
+    }
+}
+
+/// Events matching `filter`, at most `limit`: the newest first, or with `oldest_first` the
+/// oldest first (to follow the log as it grows).
+pub async fn query(
+    db: &impl ConnectionTrait,
+    filter: &EventFilter,
+    limit: u64,
+    oldest_first: bool,
+) -> Result<Vec<Event>, DbErr> {
+    let mut select = security_event::Entity::find();
+    if let Some(user_id) = &filter.user_id {
+        select = select.filter(security_event::Column::UserId.eq(user_id));
+    }
+    if let Some(kind) = &filter.kind {
+        select = select.filter(security_event::Column::Kind.eq(kind));
+    }
+    if let Some(since) = filter.since {
+        select = select.filter(security_event::Column::CreatedAt.gte(since));
+    }
+    if let Some(until) = filter.until {
+        select = select.filter(security_event::Column::CreatedAt.lte(until));
+    }
+    if let Some(after) = filter.after_id {
+        select = select.filter(security_event::Column::Id.gt(after));
+    }
+    if let Some(before) = filter.before_id {
+        select = select.filter(security_event::Column::Id.lt(before));
+    }
+    select = if oldest_first {
+        select.order_by_asc(security_event::Column::Id)
+    } else {
+        select.order_by_desc(security_event::Column::Id)
+    };
+    Ok(select
+        .limit(limit)
+        .all(db)
+        .await?
+        .into_iter()
+        .map(Event::from)
+        .collect())
+}
+
+/// Deletes events older than `before` (the retention limit).
+pub async fn delete_older_than(db: &impl ConnectionTrait, before: i64) -> Result<u64, DbErr> {
+    Ok(security_event::Entity::delete_many()
+        .filter(security_event::Column::CreatedAt.lt(before))
+        .exec(db)
+        .await?
+        .rows_affected)
 }

@@ -192,6 +192,27 @@ pub async fn revoke_grant(
     Ok(was_active)
 }
 
+/// Revokes every grant of a user with all their tokens (the user was disabled or signed out
+/// everywhere). Returns the ids of the grants that were active.
+pub async fn revoke_user_grants(
+    db: &impl ConnectionTrait,
+    user_id: &str,
+    now: i64,
+) -> Result<Vec<String>, DbErr> {
+    let active: Vec<String> = grant::Entity::find()
+        .filter(grant::Column::UserId.eq(user_id))
+        .filter(grant::Column::RevokedAt.is_null())
+        .all(db)
+        .await?
+        .into_iter()
+        .map(|g| g.id)
+        .collect();
+    for grant_id in &active {
+        revoke_grant(db, grant_id, now).await?;
+    }
+    Ok(active)
+}
+
 pub async fn insert_refresh_token(
     db: &impl ConnectionTrait,
     token_hash: &str,

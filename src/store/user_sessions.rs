@@ -109,6 +109,17 @@ pub async fn revoke_others(
     Ok(result.rows_affected)
 }
 
+/// Revokes every session of the user (signed out everywhere). Returns how many were active.
+pub async fn revoke_all(db: &impl ConnectionTrait, user_id: &str, now: i64) -> Result<u64, DbErr> {
+    let result = user_session::Entity::update_many()
+        .col_expr(user_session::Column::RevokedAt, Expr::value(now))
+        .filter(user_session::Column::UserId.eq(user_id))
+        .filter(user_session::Column::RevokedAt.is_null())
+        .exec(db)
+        .await?;
+    Ok(result.rows_affected)
+}
+
 pub async fn revoke(db: &impl ConnectionTrait, sid: &str, now: i64) -> Result<(), DbErr> {
     user_session::Entity::update_many()
         .col_expr(user_session::Column::RevokedAt, Expr::value(now))

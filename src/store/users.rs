@@ -24,6 +24,7 @@ impl From<user::Model> for User {
             name: row.name,
             disabled: row.disabled,
             require_mfa: row.require_mfa,
+            is_admin: row.is_admin,
             created_at: row.created_at,
             updated_at: row.updated_at,
         }
@@ -73,6 +74,7 @@ pub async fn insert(
         name: Set(name),
         disabled: Set(false),
         require_mfa: Set(false),
+        is_admin: Set(false),
         created_at: Set(now),
         updated_at: Set(now),
     }
@@ -164,6 +166,45 @@ pub async fn list(db: &impl ConnectionTrait) -> Result<Vec<User>, DbErr> {
         .collect())
 }
 
+/// Users by username, those whose username, name or e-mail contains `query` (any case) if
+/// one is given; `limit` of them after skipping `offset`.
+pub async fn search(
+    db: &impl ConnectionTrait,
+    query: Option<&str>,
+    limit: u64,
+    offset: u64,
+) -> Result<Vec<User>, DbErr> {
+    use sea_orm::{
+        Condition, QuerySelect,
+        sea_query::{ExprTrait, Func, LikeExpr},
+    };
+    let mut select = user::Entity::find();
+    if let Some(query) = query {
+        let escaped = query
+            .to_lowercase()
+            .replace('\\', "\\\\")
+            .replace('%', "\\%")
+            .replace('_', "\\_");
+        let pattern = || LikeExpr::new(format!("%{escaped}%")).escape('\\');
+        let lower = |column: user::Column| Expr::expr(Func::lower(Expr::col(column)));
+        select = select.filter(
+            Condition::any()
+                .add(lower(user::Column::Username).like(pattern()))
+                .add(lower(user::Column::Name).like(pattern()))
+                .add(lower(user::Column::Email).like(pattern())),
+        );
+    }
+    Ok(select
+        .order_by_asc(user::Column::Username)
+        .limit(limit)
+        .offset(offset)
+        .all(db)
+        .await?
+        .into_iter()
+        .map(User::from)
+        .collect())
+}
+
 /// Enables or disables a user. Returns `false` if there is no such user.
 pub async fn set_disabled(
     db: &impl ConnectionTrait,
@@ -174,6 +215,21 @@ pub async fn set_disabled(
         .col_expr(user::Column::Disabled, Expr::value(disabled))
         .col_expr(user::Column::UpdatedAt, Expr::value(now()))
         .filter(user::Column::Username.eq(username))
+        .exec(db)
+        .await?;
+    Ok(result.rows_affected == 1)
+}
+
+/// Gives or takes the admin role. Returns `false` if there is no such user.
+pub async fn set_admin(
+    db: &impl ConnectionTrait,
+    user_id: &str,
+    admin: bool,
+) -> Result<bool, DbErr> {
+    let result = user::Entity::update_many()
+        .col_expr(user::Column::IsAdmin, Expr::value(admin))
+        .col_expr(user::Column::UpdatedAt, Expr::value(now()))
+        .filter(user::Column::Id.eq(user_id))
         .exec(db)
         .await?;
     Ok(result.rows_affected == 1)

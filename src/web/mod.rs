@@ -58,6 +58,7 @@ pub fn router(state: AppState) -> Router {
         .merge(crate::login::routes())
         .merge(crate::account::routes())
         .merge(crate::signup::routes())
+        .merge(crate::admin_api::routes())
         .route(&format!("{}/{{file}}", routes::STATIC), get(get_static))
         .route(routes::HEALTH, get(|| async { "ok" }))
         .route(routes::READY, get(ready))

@@ -115,6 +115,7 @@ async fn a_client_minimum_applies_to_every_request() {
     let server = TestServer::start().await;
     let strict = idp::admin::clients::create(
         &server.db,
+        &idp::admin::Actor::Cli,
         idp::admin::clients::NewClient {
             redirect_uris: vec![REDIRECT_URI.into()],
             min_acr: Some(idp::login::assurance::Level::Phr),

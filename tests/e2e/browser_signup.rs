@@ -97,6 +97,7 @@ async fn an_invited_person_joins_once_and_can_delete_their_account() {
     let server = TestServer::start_with(|c| c.signup = SignupMode::Invite).await;
     let invitation = idp::admin::users::invite(
         &server.db,
+        &idp::admin::Actor::Cli,
         &server.issuer,
         "uma@example.com",
         Some("uma"),

@@ -112,7 +112,7 @@ async fn a_flagged_user_is_made_to_add_a_passkey_in_the_browser() {
     };
     let server = TestServer::start().await;
     server.add_user("hugo", PASSWORD).await;
-    idp::admin::users::set_require_mfa(&server.db, "hugo", true)
+    idp::admin::users::set_require_mfa(&server.db, &idp::admin::Actor::Cli, "hugo", true)
         .await
         .unwrap();
     let app = start_demo_app(&server).await;

@@ -729,3 +729,141 @@ async fn a_key_based_client_is_registered_from_the_cli() {
         cli.fails(cli.run(bad));
     }
 }
+
+#[tokio::test]
+async fn admins_tokens_client_updates_and_the_audit_log_from_the_command_line() {
+    let cli = Cli::new().await;
+    cli.ok(&["user", "add", "ada"]);
+    assert!(
+        cli.ok(&["user", "grant-admin", "ADA"])
+            .contains("ada is now an admin")
+    );
+    let users: serde_json::Value =
+        serde_json::from_str(&cli.ok(&["user", "list", "--json"])).unwrap();
+    assert_eq!(users[0]["is_admin"], true);
+    cli.fails(cli.run(&["user", "grant-admin", "nobody"]));
+
+    // Bad token requests write nothing.
+    cli.fails(cli.run(&["admin-token", "create", "--name", "x", "--scope", "root"]));
+    cli.fails(cli.run(&["admin-token", "create", "--name", "x", "--expires", "1s"]));
+    cli.fails(cli.run(&["admin-token", "create", "--name", " "]));
+    assert!(cli.ok(&["admin-token", "list"]).contains("no admin tokens"));
+    let made: serde_json::Value = serde_json::from_str(&cli.ok(&[
+        "admin-token",
+        "create",
+        "--name",
+        "ci",
+        "--expires",
+        "30d",
+        "--json",
+    ]))
+    .unwrap();
+    let token = made["token"].as_str().unwrap().to_owned();
+    let token_id = made["id"].as_str().unwrap().to_owned();
+    assert!(token.starts_with("idp_"));
+    let listed = cli.ok(&["admin-token", "list", "--json"]);
+    assert!(
+        listed.contains(&token_id) && !listed.contains(&token),
+        "{listed}"
+    );
+
+    // The token works against a server on the same database until it is revoked.
+    let server_dir = std::sync::Arc::new(tempfile::tempdir().unwrap());
+    let server = TestServer::start_on(cli.database_url.clone(), server_dir, |_| {}).await;
+    let clients = |token: String| {
+        let url = server.url("/admin/api/v1/clients");
+        async move {
+            reqwest::Client::new()
+                .get(url)
+                .bearer_auth(token)
+                .send()
+                .await
+                .unwrap()
+                .status()
+        }
+    };
+    assert_eq!(clients(token.clone()).await, reqwest::StatusCode::OK);
+
+    // Client updates: some settings changed, the rest kept.
+    let created: serde_json::Value = serde_json::from_str(&cli.ok(&[
+        "client",
+        "add",
+        "--name",
+        "Shop",
+        "--redirect-uri",
+        "https://shop.example/cb",
+        "--json",
+    ]))
+    .unwrap();
+    let id = created["client_id"].as_str().unwrap();
+    let updated: serde_json::Value = serde_json::from_str(&cli.ok(&[
+        "client",
+        "update",
+        id,
+        "--name",
+        "Shop 2",
+        "--first-party",
+        "true",
+        "--logo-uri",
+        "https://shop.example/logo.png",
+        "--access-token-lifetime",
+        "5m",
+        "--json",
+    ]))
+    .unwrap();
+    assert_eq!(updated["name"], "Shop 2");
+    assert_eq!(updated["first_party"], true);
+    assert_eq!(updated["access_token_lifetime"], 300);
+    assert_eq!(
+        updated["redirect_uris"],
+        serde_json::json!(["https://shop.example/cb"])
+    );
+    let bad = cli.fails(cli.run(&[
+        "client",
+        "update",
+        id,
+        "--logo-uri",
+        "http://shop.example/l.png",
+    ]));
+    assert!(bad.contains("https"), "{bad}");
+    cli.fails(cli.run(&["client", "update", "nope", "--name", "X"]));
+    let shown = cli.ok(&["client", "show", id]);
+    assert!(
+        shown.contains("Shop 2") && shown.contains("https://shop.example/logo.png"),
+        "{shown}"
+    );
+
+    assert!(
+        cli.ok(&["admin-token", "revoke", &token_id])
+            .contains(&token_id)
+    );
+    assert_eq!(clients(token).await, reqwest::StatusCode::UNAUTHORIZED);
+    cli.fails(cli.run(&["admin-token", "revoke", &token_id]));
+
+    // Everything above is in the audit log, by the CLI.
+    let tail = cli.ok(&["audit", "tail", "-n", "100"]);
+    for kind in [
+        "user_created",
+        "admin_granted",
+        "admin_token_created",
+        "client_created",
+        "client_updated",
+        "admin_token_revoked",
+    ] {
+        assert!(tail.contains(kind), "{kind} missing from:\n{tail}");
+    }
+    let lines: Vec<serde_json::Value> = cli
+        .ok(&["audit", "tail", "--type", "client_updated", "--json"])
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(lines.len(), 1);
+    assert_eq!(lines[0]["actor"], "cli");
+    assert_eq!(lines[0]["detail"]["client_id"], id);
+    let ada = cli.ok(&["audit", "tail", "--user", "ada"]);
+    assert!(
+        ada.contains("admin_granted") && !ada.contains("client_created"),
+        "{ada}"
+    );
+    cli.fails(cli.run(&["audit", "tail", "--user", "nobody"]));
+}

@@ -15,6 +15,7 @@ use idp::{admin::clients::NewClient, model::client::GrantType};
 async fn machine_client(server: &TestServer) -> idp::admin::clients::ClientCredentials {
     idp::admin::clients::create(
         &server.db,
+        &idp::admin::Actor::Cli,
         NewClient {
             grant_types: vec![GrantType::ClientCredentials],
             scopes: vec!["invoices:read".into(), "invoices:write".into()],
@@ -178,6 +179,7 @@ async fn clients_are_held_to_their_grant_types() {
     ] {
         let result = idp::admin::clients::create(
             &server.db,
+            &idp::admin::Actor::Cli,
             NewClient {
                 redirect_uris: redirects.iter().map(|s| s.to_string()).collect(),
                 public,
@@ -312,8 +314,12 @@ async fn a_client_credentials_token_is_revoked_and_dies_with_its_client() {
     assert_eq!(userinfo.status(), StatusCode::UNAUTHORIZED);
 
     // A removed client's tokens are inactive.
-    idp::admin::clients::remove(&server.db, &machine.client.client_id)
-        .await
-        .unwrap();
+    idp::admin::clients::remove(
+        &server.db,
+        &idp::admin::Actor::Cli,
+        &machine.client.client_id,
+    )
+    .await
+    .unwrap();
     assert!(!introspect(kept).await);
 }

@@ -167,6 +167,7 @@ async fn a_killed_server_loses_nothing_it_acknowledged() {
     for i in 0..3 {
         idp::admin::users::create(
             &db,
+            &idp::admin::Actor::Cli,
             &passwords,
             idp::admin::users::NewUser {
                 username: format!("crash{i}"),
@@ -181,6 +182,7 @@ async fn a_killed_server_loses_nothing_it_acknowledged() {
     }
     let creds = idp::admin::clients::create(
         &db,
+        &idp::admin::Actor::Cli,
         idp::admin::clients::NewClient {
             redirect_uris: vec![REDIRECT_URI.into()],
             ..idp::admin::clients::NewClient::new("Crash App")

@@ -284,6 +284,7 @@ async fn a_public_client_binds_its_tokens_to_its_key() {
 async fn dpop_bound_machine(server: &TestServer) -> idp::admin::clients::ClientCredentials {
     idp::admin::clients::create(
         &server.db,
+        &idp::admin::Actor::Cli,
         NewClient {
             grant_types: vec![GrantType::ClientCredentials],
             scopes: vec!["api".into()],

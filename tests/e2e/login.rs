@@ -71,7 +71,7 @@ async fn a_disabled_user_cannot_sign_in() {
     let server = TestServer::start().await;
     let creds = server.confidential_client().await;
     server.add_user("gina", PASSWORD).await;
-    idp::admin::users::set_disabled(&server.db, "gina", true)
+    idp::admin::users::set_disabled(&server.db, &idp::admin::Actor::Cli, "gina", true)
         .await
         .unwrap();
     let url = authorize_url_owned(&server, &code_request(&creds.client.client_id));
@@ -265,7 +265,7 @@ async fn disabling_a_user_ends_their_single_sign_on() {
         "liam",
     )
     .await;
-    idp::admin::users::set_disabled(&server.db, "liam", true)
+    idp::admin::users::set_disabled(&server.db, &idp::admin::Actor::Cli, "liam", true)
         .await
         .unwrap();
     let to = location(

@@ -303,6 +303,7 @@ async fn clients_of_the_session_are_told_by_back_channel() {
     tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
     let creds = idp::admin::clients::create(
         &server.db,
+        &idp::admin::Actor::Cli,
         idp::admin::clients::NewClient {
             redirect_uris: vec![REDIRECT_URI.into()],
             post_logout_redirect_uris: vec![POST_LOGOUT_URI.into()],

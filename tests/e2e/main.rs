@@ -2,6 +2,7 @@
 //! HTTP to it, with the `openidconnect` crate as the relying party where a protocol flow runs.
 
 mod account;
+mod admin_api;
 mod assurance;
 mod attestation;
 mod authorize;

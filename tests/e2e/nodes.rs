@@ -203,7 +203,7 @@ async fn a_passkey_sign_in_and_refresh_hop_between_two_nodes() {
     assert_eq!(replay.status(), StatusCode::BAD_REQUEST);
 
     // A client removed on one node is refused by the other at once (clients are not cached).
-    idp::admin::clients::remove(&a.db, &creds.client.client_id)
+    idp::admin::clients::remove(&a.db, &idp::admin::Actor::Cli, &creds.client.client_id)
         .await
         .map_err(|e| e.to_string())
         .unwrap();

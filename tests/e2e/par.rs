@@ -210,6 +210,7 @@ async fn a_client_that_must_push_cannot_send_the_browser_directly() {
     let server = TestServer::start().await;
     let strict = idp::admin::clients::create(
         &server.db,
+        &idp::admin::Actor::Cli,
         NewClient {
             redirect_uris: vec![REDIRECT_URI.into()],
             public: true,

@@ -185,7 +185,7 @@ impl SignInPage {
 
     /// Starts a usernameless ceremony; returns its id and options that list `credential_id`
     /// (the soft authenticator only answers for listed credentials).
-    async fn begin(
+    pub async fn begin(
         &self,
         server: &TestServer,
         credential_id: &str,

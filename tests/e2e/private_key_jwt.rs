@@ -80,6 +80,7 @@ async fn machine_with_keys(
 ) -> Result<idp::admin::clients::ClientCredentials, String> {
     idp::admin::clients::create(
         &server.db,
+        &idp::admin::Actor::Cli,
         NewClient {
             grant_types: vec![GrantType::ClientCredentials],
             scopes: vec!["api".into()],

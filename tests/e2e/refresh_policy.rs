@@ -26,7 +26,7 @@ async fn client(server: &TestServer, adjust: impl FnOnce(&mut NewClient)) -> Cli
         ..NewClient::new("Refreshing app")
     };
     adjust(&mut new);
-    idp::admin::clients::create(&server.db, new)
+    idp::admin::clients::create(&server.db, &idp::admin::Actor::Cli, new)
         .await
         .map_err(|e| e.to_string())
         .unwrap()
@@ -96,7 +96,9 @@ async fn refresh_tokens_need_offline_access_unless_the_client_is_registered_for_
             ..NewClient::new("Cannot refresh")
         };
         adjust(&mut new);
-        let error = idp::admin::clients::create(&server.db, new).await.err();
+        let error = idp::admin::clients::create(&server.db, &idp::admin::Actor::Cli, new)
+            .await
+            .err();
         assert!(
             error.is_some_and(|e| e.to_string().contains("refresh_token grant")),
             "refused"

@@ -422,6 +422,7 @@ async fn closed_and_invite_modes_hide_open_signup() {
     let server = TestServer::start().await;
     let new = idp::admin::users::invite(
         &server.db,
+        &idp::admin::Actor::Cli,
         &server.issuer,
         "x@example.com",
         None,
@@ -439,6 +440,7 @@ async fn an_invitation_makes_one_account_and_then_is_used_up() {
     let server = TestServer::start_with(invite_only).await;
     let new = idp::admin::users::invite(
         &server.db,
+        &idp::admin::Actor::Cli,
         &server.issuer,
         "ines@example.com",
         Some("Ines"),
@@ -508,6 +510,7 @@ async fn an_invitation_makes_one_account_and_then_is_used_up() {
     assert!(page.html.contains("This invitation link is not valid"));
     let old = idp::admin::users::invite(
         &server.db,
+        &idp::admin::Actor::Cli,
         &server.issuer,
         "late@example.com",
         None,
@@ -538,6 +541,7 @@ async fn an_invitation_makes_one_account_and_then_is_used_up() {
     ] {
         let result = idp::admin::users::invite(
             &server.db,
+            &idp::admin::Actor::Cli,
             &server.issuer,
             email,
             username,

@@ -105,6 +105,7 @@ impl TestServer {
     ) -> ClientCredentials {
         idp::admin::clients::create(
             &self.db,
+            &idp::admin::Actor::Cli,
             NewClient {
                 redirect_uris: vec![redirect_uri.into()],
                 post_logout_redirect_uris: vec![POST_LOGOUT_URI.into()],
@@ -128,6 +129,7 @@ impl TestServer {
         let hasher = PasswordHasherConfig::new(&Argon2Config::default()).unwrap();
         idp::admin::users::create(
             &self.db,
+            &idp::admin::Actor::Cli,
             &hasher,
             NewUser {
                 username: username.into(),

@@ -354,7 +354,7 @@ async fn a_disabled_user_cannot_redeem_codes_or_refresh() {
     server.add_user("uma", PASSWORD).await;
     let tokens = tokens_for(&server, &creds, "uma").await;
     let code = code_for(&server, &creds, "uma").await;
-    idp::admin::users::set_disabled(&server.db, "uma", true)
+    idp::admin::users::set_disabled(&server.db, &idp::admin::Actor::Cli, "uma", true)
         .await
         .unwrap();
     let response = token_request(&server, &creds, &exchange(&code)).await;

@@ -435,7 +435,7 @@ async fn a_flagged_user_must_set_up_a_second_factor_before_signing_in() {
     let server = TestServer::start().await;
     let creds = server.confidential_client().await;
     server.add_user("gus", PASSWORD).await;
-    idp::admin::users::set_require_mfa(&server.db, "gus", true)
+    idp::admin::users::set_require_mfa(&server.db, &idp::admin::Actor::Cli, "gus", true)
         .await
         .unwrap();
 

@@ -1,0 +1,390 @@
+//! `/admin/api/v1/users`: create, list and search, show (with sign-in methods, never their
+//! secrets), disable, enable, sign out everywhere, require a second factor, delete.
+
+use axum::{
+    extract::{Path, Query, State},
+    http::{HeaderMap, Method, StatusCode},
+    response::{IntoResponse, Response},
+};
+use serde::{Deserialize, Serialize};
+use tower_sessions::Session;
+use utoipa::{IntoParams, ToSchema};
+
+use super::{ErrorBody, admin_error, authorize, error_response, json};
+use crate::{
+    admin::{self, users::NewUser},
+    app::AppState,
+    model::user::User,
+    store,
+    web::api_error::{JsonBody, json_body},
+};
+
+/// A user, as the API shows them.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct UserView {
+    /// Stable and opaque; the `sub` claim.
+    pub id: String,
+    pub username: String,
+    pub email: Option<String>,
+    pub name: Option<String>,
+    pub disabled: bool,
+    /// Must set up a second factor at the next sign-in.
+    pub require_mfa: bool,
+    pub is_admin: bool,
+    /// Unix times.
+    pub created_at: i64,
+    pub updated_at: i64,
+}
+
+impl From<User> for UserView {
+    fn from(u: User) -> Self {
+        UserView {
+            id: u.id,
+            username: u.username,
+            email: u.email,
+            name: u.name,
+            disabled: u.disabled,
+            require_mfa: u.require_mfa,
+            is_admin: u.is_admin,
+            created_at: u.created_at,
+            updated_at: u.updated_at,
+        }
+    }
+}
+
+/// One of a user's sign-in methods: what it is and when it was used, never a secret.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct FactorView {
+    /// `password`, `passkey`, `totp`.
+    pub kind: String,
+    /// The passkey's name; none for the others.
+    pub name: Option<String>,
+    pub created_at: Option<i64>,
+    pub last_used_at: Option<i64>,
+}
+
+/// A user with their sign-in methods.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct UserDetail {
+    #[serde(flatten)]
+    pub user: UserView,
+    pub factors: Vec<FactorView>,
+    /// Unused recovery codes left.
+    pub recovery_codes_left: u64,
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct UserInput {
+    /// Letters, digits and . _ - @ (1 to 64 characters); stored in lower case.
+    pub username: String,
+    #[serde(default)]
+    pub email: Option<String>,
+    #[serde(default)]
+    pub name: Option<String>,
+    /// At least 8 characters; without one the user signs in by other means (an invitation,
+    /// a passkey added later).
+    #[serde(default)]
+    pub password: Option<String>,
+}
+
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct UserSearch {
+    /// Only users whose username, name or e-mail contains this (case-insensitive).
+    q: Option<String>,
+    /// At most this many (default 100, at most 1000).
+    limit: Option<u64>,
+    /// Skip this many first (for paging).
+    offset: Option<u64>,
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RequireMfaInput {
+    /// Whether the user must set up a second factor at the next sign-in.
+    pub required: bool,
+}
+
+/// List users, by username, optionally searching.
+#[utoipa::path(get, path = "/admin/api/v1/users", tag = "users", params(UserSearch),
+    responses(
+        (status = 200, body = Vec<UserView>),
+        (status = 401, body = ErrorBody), (status = 403, body = ErrorBody),
+    ))]
+pub async fn list(
+    State(state): State<AppState>,
+    session: Session,
+    method: Method,
+    headers: HeaderMap,
+    search: Result<Query<UserSearch>, axum::extract::rejection::QueryRejection>,
+) -> Response {
+    async {
+        authorize(&state, &session, &method, &headers).await?;
+        let Query(search) = search.map_err(|e| {
+            crate::web::api_error::ApiError::bad_request(format!(
+                "The query could not be read: {}",
+                e.body_text()
+            ))
+        })?;
+        let limit = search.limit.unwrap_or(100).clamp(1, 1000);
+        let users = store::users::search(
+            &state.db,
+            search.q.as_deref().map(str::trim).filter(|q| !q.is_empty()),
+            limit,
+            search.offset.unwrap_or(0),
+        )
+        .await?;
+        let views: Vec<UserView> = users.into_iter().map(UserView::from).collect();
+        Ok(json(StatusCode::OK, &views))
+    }
+    .await
+    .unwrap_or_else(error_response)
+}
+
+/// Create a user.
+#[utoipa::path(post, path = "/admin/api/v1/users", tag = "users", request_body = UserInput,
+    responses(
+        (status = 201, body = UserView),
+        (status = 400, description = "Invalid input or username taken; nothing was written", body = ErrorBody),
+        (status = 401, body = ErrorBody), (status = 403, body = ErrorBody),
+    ))]
+pub async fn create(
+    State(state): State<AppState>,
+    session: Session,
+    method: Method,
+    headers: HeaderMap,
+    body: JsonBody<UserInput>,
+) -> Response {
+    async {
+        let caller = authorize(&state, &session, &method, &headers).await?;
+        let input = json_body(body)?;
+        let user = admin::users::create(
+            &state.db,
+            &caller.actor,
+            &state.passwords,
+            NewUser {
+                username: input.username,
+                email: input.email,
+                name: input.name,
+                password: input.password,
+            },
+        )
+        .await
+        .map_err(admin_error)?;
+        Ok(json(StatusCode::CREATED, &UserView::from(user)))
+    }
+    .await
+    .unwrap_or_else(error_response)
+}
+
+/// One user with their sign-in methods.
+#[utoipa::path(get, path = "/admin/api/v1/users/{id}", tag = "users",
+    params(("id" = String, Path, description = "The user's id")),
+    responses(
+        (status = 200, body = UserDetail),
+        (status = 404, body = ErrorBody), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody),
+    ))]
+pub async fn show(
+    State(state): State<AppState>,
+    session: Session,
+    method: Method,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+) -> Response {
+    async {
+        authorize(&state, &session, &method, &headers).await?;
+        let user = admin::users::get(&state.db, &id)
+            .await
+            .map_err(admin_error)?;
+        let mut factors = Vec::new();
+        if store::users::password_hash(&state.db, &user.id)
+            .await?
+            .is_some()
+        {
+            factors.push(FactorView {
+                kind: "password".into(),
+                name: None,
+                created_at: None,
+                last_used_at: None,
+            });
+        }
+        for passkey in store::passkeys::list(&state.db, &user.id).await? {
+            factors.push(FactorView {
+                kind: "passkey".into(),
+                name: Some(passkey.name),
+                created_at: Some(passkey.created_at),
+                last_used_at: passkey.last_used_at,
+            });
+        }
+        if let Some(totp) = store::totp::active(&state.db, &state.secrets, &user.id).await? {
+            factors.push(FactorView {
+                kind: "totp".into(),
+                name: None,
+                created_at: Some(totp.created_at),
+                last_used_at: totp.last_used_at,
+            });
+        }
+        let recovery_codes_left = store::recovery_codes::remaining(&state.db, &user.id).await?;
+        Ok(json(
+            StatusCode::OK,
+            &UserDetail {
+                user: user.into(),
+                factors,
+                recovery_codes_left,
+            },
+        ))
+    }
+    .await
+    .unwrap_or_else(error_response)
+}
+
+/// Delete a user with their sign-in methods, sessions and tokens.
+#[utoipa::path(delete, path = "/admin/api/v1/users/{id}", tag = "users",
+    params(("id" = String, Path, description = "The user's id")),
+    responses(
+        (status = 204, description = "Deleted"),
+        (status = 404, body = ErrorBody), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody),
+    ))]
+pub async fn delete(
+    State(state): State<AppState>,
+    session: Session,
+    method: Method,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+) -> Response {
+    async {
+        let caller = authorize(&state, &session, &method, &headers).await?;
+        if !admin::users::delete_user(&state.db, &caller.actor, &id)
+            .await
+            .map_err(admin_error)?
+        {
+            return Err(admin_error(admin::AdminError::NotFound(format!(
+                "no user with id {id:?}"
+            ))));
+        }
+        Ok(StatusCode::NO_CONTENT.into_response())
+    }
+    .await
+    .unwrap_or_else(error_response)
+}
+
+/// Runs `change` on the user with id `id` as the caller, then answers with the user.
+async fn change_user<F, Fut>(
+    state: &AppState,
+    session: &Session,
+    method: &Method,
+    headers: &HeaderMap,
+    id: &str,
+    change: F,
+) -> Response
+where
+    F: FnOnce(admin::Actor, String) -> Fut,
+    Fut: std::future::Future<Output = Result<(), admin::AdminError>>,
+{
+    async {
+        let caller = authorize(state, session, method, headers).await?;
+        let user = admin::users::get(&state.db, id)
+            .await
+            .map_err(admin_error)?;
+        change(caller.actor, user.username)
+            .await
+            .map_err(admin_error)?;
+        let user = admin::users::get(&state.db, id)
+            .await
+            .map_err(admin_error)?;
+        Ok(json(StatusCode::OK, &UserView::from(user)))
+    }
+    .await
+    .unwrap_or_else(error_response)
+}
+
+/// Disable a user: they cannot sign in, and their sessions and tokens are revoked.
+#[utoipa::path(post, path = "/admin/api/v1/users/{id}/disable", tag = "users",
+    params(("id" = String, Path, description = "The user's id")),
+    responses((status = 200, body = UserView), (status = 404, body = ErrorBody),
+        (status = 401, body = ErrorBody), (status = 403, body = ErrorBody)))]
+pub async fn disable(
+    State(state): State<AppState>,
+    session: Session,
+    method: Method,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+) -> Response {
+    let db = state.db.clone();
+    change_user(&state, &session, &method, &headers, &id, |actor, username| async move {
+        admin::users::set_disabled(&db, &actor, &username, true).await
+    })
+    .await
+}
+
+/// Let a disabled user sign in again.
+#[utoipa::path(post, path = "/admin/api/v1/users/{id}/enable", tag = "users",
+    params(("id" = String, Path, description = "The user's id")),
+    responses((status = 200, body = UserView), (status = 404, body = ErrorBody),
+        (status = 401, body = ErrorBody), (status = 403, body = ErrorBody)))]
+pub async fn enable(
+    State(state): State<AppState>,
+    session: Session,
+    method: Method,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+) -> Response {
+    let db = state.db.clone();
+    change_user(&state, &session, &method, &headers, &id, |actor, username| async move {
+        admin::users::set_disabled(&db, &actor, &username, false).await
+    })
+    .await
+}
+
+/// Sign a user out of every browser and revoke every token issued to them.
+#[utoipa::path(post, path = "/admin/api/v1/users/{id}/sign-out", tag = "users",
+    params(("id" = String, Path, description = "The user's id")),
+    responses((status = 200, body = UserView), (status = 404, body = ErrorBody),
+        (status = 401, body = ErrorBody), (status = 403, body = ErrorBody)))]
+pub async fn sign_out(
+    State(state): State<AppState>,
+    session: Session,
+    method: Method,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+) -> Response {
+    let db = state.db.clone();
+    change_user(&state, &session, &method, &headers, &id, |actor, username| async move {
+        admin::users::sign_out_everywhere(&db, &actor, &username).await
+    })
+    .await
+}
+
+/// Make a user set up a second factor (passkey or authenticator app) at their next
+/// sign-in, or lift that requirement.
+#[utoipa::path(post, path = "/admin/api/v1/users/{id}/require-mfa", tag = "users",
+    params(("id" = String, Path, description = "The user's id")),
+    request_body = RequireMfaInput,
+    responses((status = 200, body = UserView), (status = 400, body = ErrorBody),
+        (status = 404, body = ErrorBody), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody)))]
+pub async fn require_mfa(
+    State(state): State<AppState>,
+    session: Session,
+    method: Method,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+    body: JsonBody<RequireMfaInput>,
+) -> Response {
+    let required = match json_body(body) {
+        Ok(input) => input.required,
+        Err(e) => return error_response(e),
+    };
+    let db = state.db.clone();
+    change_user(
+        &state,
+        &session,
+        &method,
+        &headers,
+        &id,
+        |actor, username| async move {
+            admin::users::set_require_mfa(&db, &actor, &username, required).await
+        },
+    )
+    .await
+}

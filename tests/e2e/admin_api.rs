@@ -1,0 +1,728 @@
+//! The admin REST API (`/admin/api/v1`): admin tokens and admin sessions, every endpoint's
+//! happy path and refusals, and the audit events each change leaves.
+
+use reqwest::StatusCode;
+use serde_json::{Value, json};
+use webauthn_authenticator_rs::softpasskey::SoftPasskey;
+
+use crate::{
+    passkey_api::{assertion, meta_csrf, open_sign_in, sign_in_to_account},
+    support::*,
+};
+use idp::admin::{Actor, tokens::TokenScope};
+
+const API: &str = "/admin/api/v1";
+
+/// An API caller holding an admin token.
+struct Admin {
+    http: reqwest::Client,
+    token: String,
+    token_id: String,
+}
+
+impl Admin {
+    async fn new(server: &TestServer) -> Admin {
+        let new =
+            idp::admin::tokens::create(&server.db, &Actor::Cli, "tests", TokenScope::Admin, None)
+                .await
+                .map_err(|e| e.to_string())
+                .unwrap();
+        Admin {
+            http: reqwest::Client::new(),
+            token: new.token,
+            token_id: new.record.id,
+        }
+    }
+
+    async fn call(
+        &self,
+        server: &TestServer,
+        method: reqwest::Method,
+        path: &str,
+        body: Option<Value>,
+    ) -> reqwest::Response {
+        let mut request = self
+            .http
+            .request(method, server.url(&format!("{API}{path}")))
+            .bearer_auth(&self.token);
+        if let Some(body) = body {
+            request = request.json(&body);
+        }
+        request.send().await.unwrap()
+    }
+
+    async fn get(&self, server: &TestServer, path: &str) -> (StatusCode, Value) {
+        let response = self.call(server, reqwest::Method::GET, path, None).await;
+        (
+            response.status(),
+            response.json().await.unwrap_or(Value::Null),
+        )
+    }
+
+    async fn send(
+        &self,
+        server: &TestServer,
+        method: reqwest::Method,
+        path: &str,
+        body: Option<Value>,
+    ) -> (StatusCode, Value) {
+        let response = self.call(server, method, path, body).await;
+        (
+            response.status(),
+            response.json().await.unwrap_or(Value::Null),
+        )
+    }
+
+    /// The audit events of `kind`, newest first.
+    async fn events(&self, server: &TestServer, kind: &str) -> Vec<Value> {
+        let (status, page) = self.get(server, &format!("/audit?type={kind}")).await;
+        assert_eq!(status, StatusCode::OK, "{page}");
+        page["events"].as_array().unwrap().clone()
+    }
+}
+
+fn machine_client(name: &str) -> Value {
+    json!({
+        "client_name": name,
+        "grant_types": ["client_credentials"],
+        "scope": "reports:read",
+    })
+}
+
+async fn client_credentials(server: &TestServer, id: &str, secret: &str) -> StatusCode {
+    reqwest::Client::new()
+        .post(server.url("/token"))
+        .basic_auth(id, Some(secret))
+        .form(&[("grant_type", "client_credentials")])
+        .send()
+        .await
+        .unwrap()
+        .status()
+}
+
+#[tokio::test]
+async fn clients_are_registered_changed_rekeyed_and_deleted_through_the_api() {
+    let server = TestServer::start().await;
+    let admin = Admin::new(&server).await;
+    let (status, list) = admin.get(&server, "/clients").await;
+    assert_eq!((status, list), (StatusCode::OK, json!([])));
+
+    // Register a web app.
+    let (status, created) = admin
+        .send(
+            &server,
+            reqwest::Method::POST,
+            "/clients",
+            Some(json!({
+                "client_name": "Shop",
+                "redirect_uris": ["https://shop.example/cb"],
+                "logo_uri": "https://shop.example/logo.png",
+                "minimum_acr": "phr",
+                "access_token_lifetime": 300,
+            })),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{created}");
+    let id = created["client"]["client_id"].as_str().unwrap().to_owned();
+    assert!(
+        created["client_secret"]
+            .as_str()
+            .is_some_and(|s| s.len() >= 40)
+    );
+    assert_eq!(created["client"]["client_type"], "confidential");
+    assert_eq!(
+        created["client"]["token_endpoint_auth_method"],
+        "client_secret_basic"
+    );
+    assert_eq!(created["client"]["minimum_acr"], "phr");
+    assert_eq!(created["client"]["access_token_lifetime"], 300);
+    assert_eq!(created["client"]["first_party"], false);
+
+    let (status, shown) = admin.get(&server, &format!("/clients/{id}")).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(shown["client_name"], "Shop");
+    assert!(shown.get("client_secret").is_none() && !shown.to_string().contains("secret_hash"));
+
+    // Replace its settings: PUT takes the whole metadata.
+    let (status, updated) = admin
+        .send(
+            &server,
+            reqwest::Method::PUT,
+            &format!("/clients/{id}"),
+            Some(json!({
+                "client_name": "Shop (new)",
+                "redirect_uris": ["https://shop.example/cb", "http://localhost:3000/cb"],
+                "first_party": true,
+            })),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{updated}");
+    assert!(updated["client_secret"].is_null(), "the secret stays");
+    assert_eq!(updated["client"]["client_name"], "Shop (new)");
+    assert_eq!(updated["client"]["first_party"], true);
+    assert!(updated["client"]["logo_uri"].is_null());
+    assert_eq!(
+        updated["client"]["redirect_uris"],
+        json!(["https://shop.example/cb", "http://localhost:3000/cb"])
+    );
+
+    // A machine client's secret works at the token endpoint until it is rotated.
+    let (_, machine) = admin
+        .send(
+            &server,
+            reqwest::Method::POST,
+            "/clients",
+            Some(machine_client("Reports")),
+        )
+        .await;
+    let machine_id = machine["client"]["client_id"].as_str().unwrap().to_owned();
+    let old_secret = machine["client_secret"].as_str().unwrap().to_owned();
+    assert_eq!(
+        client_credentials(&server, &machine_id, &old_secret).await,
+        StatusCode::OK
+    );
+    let (status, rotated) = admin
+        .send(
+            &server,
+            reqwest::Method::POST,
+            &format!("/clients/{machine_id}/secret"),
+            None,
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    let new_secret = rotated["client_secret"].as_str().unwrap();
+    assert_ne!(new_secret, old_secret);
+    assert_eq!(
+        client_credentials(&server, &machine_id, &old_secret).await,
+        StatusCode::UNAUTHORIZED
+    );
+    assert_eq!(
+        client_credentials(&server, &machine_id, new_secret).await,
+        StatusCode::OK
+    );
+
+    // Delete; then it is gone everywhere.
+    let (status, _) = admin
+        .send(
+            &server,
+            reqwest::Method::DELETE,
+            &format!("/clients/{machine_id}"),
+            None,
+        )
+        .await;
+    assert_eq!(status, StatusCode::NO_CONTENT);
+    let (status, body) = admin.get(&server, &format!("/clients/{machine_id}")).await;
+    assert_eq!(
+        (status, body["error"].as_str()),
+        (StatusCode::NOT_FOUND, Some("not_found"))
+    );
+    assert_eq!(
+        client_credentials(&server, &machine_id, new_secret).await,
+        StatusCode::UNAUTHORIZED
+    );
+    let (status, _) = admin
+        .send(
+            &server,
+            reqwest::Method::DELETE,
+            &format!("/clients/{machine_id}"),
+            None,
+        )
+        .await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+
+    // Every change is in the audit log, naming the token.
+    for kind in [
+        "client_created",
+        "client_updated",
+        "client_secret_rotated",
+        "client_deleted",
+    ] {
+        let events = admin.events(&server, kind).await;
+        assert!(!events.is_empty(), "no {kind} event");
+        assert_eq!(events[0]["actor"], format!("token:{}", admin.token_id));
+    }
+    assert_eq!(admin.events(&server, "client_created").await.len(), 2);
+}
+
+#[tokio::test]
+async fn invalid_client_metadata_is_refused_and_writes_nothing() {
+    let server = TestServer::start().await;
+    let admin = Admin::new(&server).await;
+    let bad = [
+        json!({"client_name": "A", "redirect_uris": ["http://app.example/cb"]}),
+        json!({"client_name": "A", "redirect_uris": ["https://app.example/cb#frag"]}),
+        json!({"client_name": "", "redirect_uris": ["https://app.example/cb"]}),
+        json!({"client_name": "A"}),
+        json!({"client_name": "A", "redirect_uris": ["https://a.example/cb"], "grant_types": ["password"]}),
+        json!({"client_name": "A", "redirect_uris": ["https://a.example/cb"], "token_endpoint_auth_method": "tls_client_auth"}),
+        json!({"client_name": "A", "redirect_uris": ["https://a.example/cb"], "minimum_acr": "gold"}),
+        json!({"client_name": "A", "redirect_uris": ["https://a.example/cb"], "logo_uri": "http://a.example/logo.png"}),
+        json!({"client_name": "A", "redirect_uris": ["https://a.example/cb"], "access_token_lifetime": 5}),
+        json!({"client_name": "A", "redirect_uris": ["https://a.example/cb"], "colour": "blue"}),
+        json!({"client_name": 7}),
+        json!({"client_name": "A", "token_endpoint_auth_method": "none", "grant_types": ["client_credentials"]}),
+    ];
+    for body in bad {
+        let (status, answer) = admin
+            .send(
+                &server,
+                reqwest::Method::POST,
+                "/clients",
+                Some(body.clone()),
+            )
+            .await;
+        assert_eq!(status, StatusCode::BAD_REQUEST, "{body} -> {answer}");
+        assert!(
+            answer["error"].as_str().is_some() && answer["message"].as_str().is_some(),
+            "{answer}"
+        );
+    }
+    // Not JSON at all.
+    let response = admin
+        .http
+        .post(server.url(&format!("{API}/clients")))
+        .bearer_auth(&admin.token)
+        .header("content-type", "application/json")
+        .body("{not json")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::BAD_REQUEST);
+    let (_, list) = admin.get(&server, "/clients").await;
+    assert_eq!(list, json!([]));
+    assert!(admin.events(&server, "client_created").await.is_empty());
+
+    // A bad update leaves the client as it was.
+    let (_, created) = admin
+        .send(
+            &server,
+            reqwest::Method::POST,
+            "/clients",
+            Some(machine_client("Kept")),
+        )
+        .await;
+    let id = created["client"]["client_id"].as_str().unwrap();
+    let (status, _) = admin
+        .send(
+            &server,
+            reqwest::Method::PUT,
+            &format!("/clients/{id}"),
+            Some(json!({"client_name": "Kept", "grant_types": ["refresh_token"]})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    let (_, shown) = admin.get(&server, &format!("/clients/{id}")).await;
+    assert_eq!(shown["grant_types"], json!(["client_credentials"]));
+    let (status, _) = admin
+        .send(
+            &server,
+            reqwest::Method::PUT,
+            "/clients/nope",
+            Some(machine_client("X")),
+        )
+        .await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+}
+
+#[tokio::test]
+async fn the_api_refuses_callers_without_a_live_admin_token() {
+    let server = TestServer::start().await;
+    let admin = Admin::new(&server).await;
+    let get = |token: Option<String>| {
+        let server = &server;
+        async move {
+            let mut request = reqwest::Client::new().get(server.url(&format!("{API}/clients")));
+            if let Some(token) = token {
+                request = request.bearer_auth(token);
+            }
+            request.send().await.unwrap()
+        }
+    };
+    // No credentials at all.
+    let response = get(None).await;
+    assert_eq!(response.status(), StatusCode::UNAUTHORIZED);
+    assert_eq!(
+        response.json::<Value>().await.unwrap()["error"],
+        "not_signed_in"
+    );
+    // Garbage, a registration token, an expired token, a revoked token.
+    let register =
+        idp::admin::tokens::create(&server.db, &Actor::Cli, "apps", TokenScope::Register, None)
+            .await
+            .map_err(|e| e.to_string())
+            .unwrap();
+    let expiring = idp::admin::tokens::create(
+        &server.db,
+        &Actor::Cli,
+        "short",
+        TokenScope::Admin,
+        Some(std::time::Duration::from_secs(60)),
+    )
+    .await
+    .map_err(|e| e.to_string())
+    .unwrap();
+    {
+        use sea_orm::{ActiveModelTrait, ActiveValue::Set};
+        entity::admin_token::ActiveModel {
+            id: Set(expiring.record.id.clone()),
+            expires_at: Set(Some(idp::model::now() - 1)),
+            ..Default::default()
+        }
+        .update(&server.db)
+        .await
+        .unwrap();
+    }
+    for token in [
+        "nonsense".to_owned(),
+        format!("{}x", admin.token),
+        register.token,
+        expiring.token,
+    ] {
+        let response = get(Some(token.clone())).await;
+        assert_eq!(response.status(), StatusCode::UNAUTHORIZED, "{token}");
+        assert_eq!(
+            response.headers()["www-authenticate"],
+            r#"Bearer error="invalid_token""#
+        );
+        assert_eq!(
+            response.json::<Value>().await.unwrap()["error"],
+            "invalid_token"
+        );
+    }
+    assert_eq!(
+        get(Some(admin.token.clone())).await.status(),
+        StatusCode::OK
+    );
+    idp::admin::tokens::revoke(&server.db, &Actor::Cli, &admin.token_id)
+        .await
+        .map_err(|e| e.to_string())
+        .unwrap();
+    assert_eq!(
+        get(Some(admin.token.clone())).await.status(),
+        StatusCode::UNAUTHORIZED
+    );
+    // Revoking twice, or a token that does not exist, is an error.
+    assert!(
+        idp::admin::tokens::revoke(&server.db, &Actor::Cli, &admin.token_id)
+            .await
+            .is_err()
+    );
+    assert!(
+        idp::admin::tokens::revoke(&server.db, &Actor::Cli, "nope")
+            .await
+            .is_err()
+    );
+}
+
+#[tokio::test]
+async fn admin_sessions_need_the_role_a_passkey_and_the_csrf_token() {
+    let server = TestServer::start().await;
+    let creds = server.confidential_client().await;
+    // A user with a passkey, signed in with their password.
+    let account = sign_in_to_account(&server, "ada").await;
+    let mut soft = SoftPasskey::new(true);
+    let credential_id = account.register(&server, &mut soft).await;
+    let clients_url = server.url(&format!("{API}/clients"));
+
+    // Not an admin.
+    let response = account.http.get(&clients_url).send().await.unwrap();
+    assert_eq!(response.status(), StatusCode::FORBIDDEN);
+    assert_eq!(
+        response.json::<Value>().await.unwrap()["error"],
+        "forbidden"
+    );
+
+    // An admin, but signed in with a password only.
+    idp::admin::users::set_admin(&server.db, &Actor::Cli, "ada", true)
+        .await
+        .map_err(|e| e.to_string())
+        .unwrap();
+    let response = account.http.get(&clients_url).send().await.unwrap();
+    assert_eq!(response.status(), StatusCode::FORBIDDEN);
+    assert_eq!(
+        response.json::<Value>().await.unwrap()["error"],
+        "insufficient_assurance"
+    );
+
+    // Signed in with the passkey: reads work; changes need the CSRF token.
+    let page = open_sign_in(&server, &creds.client.client_id).await;
+    let (ceremony, options) = page.begin(&server, &credential_id).await;
+    let credential = assertion(&server, &mut soft, options, &account.user.id);
+    assert_eq!(
+        page.finish(&server, &ceremony, &credential).await.status(),
+        StatusCode::OK
+    );
+    let response = page.http.get(&clients_url).send().await.unwrap();
+    assert_eq!(response.status(), StatusCode::OK);
+    let body = machine_client("From the browser");
+    let response = page
+        .http
+        .post(&clients_url)
+        .json(&body)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::FORBIDDEN);
+    assert_eq!(response.json::<Value>().await.unwrap()["error"], "csrf");
+    let html = page
+        .http
+        .get(server.url("/account"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let response = page
+        .http
+        .post(&clients_url)
+        .header("x-csrf-token", meta_csrf(&html))
+        .json(&body)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::CREATED);
+
+    // The audit event names the admin.
+    let admin = Admin::new(&server).await;
+    let events = admin.events(&server, "client_created").await;
+    assert_eq!(events[0]["actor"], format!("admin:{}", account.user.id));
+    // The role can be taken away again.
+    idp::admin::users::set_admin(&server.db, &Actor::Cli, "ada", false)
+        .await
+        .map_err(|e| e.to_string())
+        .unwrap();
+    let response = page.http.get(&clients_url).send().await.unwrap();
+    assert_eq!(response.status(), StatusCode::FORBIDDEN);
+}
+
+#[tokio::test]
+async fn users_are_managed_and_a_disabled_user_cannot_refresh() {
+    let server = TestServer::start().await;
+    let admin = Admin::new(&server).await;
+    let creds = server.confidential_client().await;
+
+    let (status, created) = admin
+        .send(
+            &server,
+            reqwest::Method::POST,
+            "/users",
+            Some(json!({"username": "Zoe", "email": "zoe@example.com", "name": "Zoë Z", "password": PASSWORD})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{created}");
+    assert_eq!(created["username"], "zoe");
+    let zoe = created["id"].as_str().unwrap().to_owned();
+    let (status, taken) = admin
+        .send(
+            &server,
+            reqwest::Method::POST,
+            "/users",
+            Some(json!({"username": "ZOE"})),
+        )
+        .await;
+    assert_eq!(
+        (status, taken["error"].as_str()),
+        (StatusCode::BAD_REQUEST, Some("invalid_request"))
+    );
+    let (status, _) = admin
+        .send(
+            &server,
+            reqwest::Method::POST,
+            "/users",
+            Some(json!({"username": "x", "password": "short"})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    server.add_user("yann", PASSWORD).await;
+
+    // Search and page.
+    let (_, all) = admin.get(&server, "/users").await;
+    assert_eq!(all.as_array().unwrap().len(), 2);
+    let (_, found) = admin.get(&server, "/users?q=ZO%C3%8B%20z").await;
+    assert_eq!(found.as_array().unwrap().len(), 1);
+    assert_eq!(found[0]["username"], "zoe");
+    let (_, second) = admin.get(&server, "/users?limit=1&offset=1").await;
+    assert_eq!(second[0]["username"], "zoe");
+    let (_, none) = admin.get(&server, "/users?q=100%25").await;
+    assert_eq!(none, json!([]));
+    let (status, _) = admin.get(&server, "/users?limit=many").await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+
+    // Factors are listed, never their secrets.
+    let (status, detail) = admin.get(&server, &format!("/users/{zoe}")).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(
+        detail["factors"],
+        json!([{"kind": "password", "name": null, "created_at": null, "last_used_at": null}])
+    );
+    assert_eq!(detail["recovery_codes_left"], 0);
+    assert!(!detail.to_string().contains("argon2"));
+
+    // Zoe signs in to the app and holds a refresh token.
+    let tokens = tokens_with_scope(&server, &creds, "zoe", "openid offline_access").await;
+    let refresh = tokens["refresh_token"].as_str().unwrap().to_owned();
+    let refresh_status = |token: String| {
+        let server = &server;
+        let creds = &creds;
+        async move {
+            token_request(
+                server,
+                creds,
+                &[("grant_type", "refresh_token"), ("refresh_token", &token)],
+            )
+            .await
+            .status()
+        }
+    };
+
+    // Disabled: the refresh token dies, and enabling her again does not revive it.
+    let (status, user) = admin
+        .send(
+            &server,
+            reqwest::Method::POST,
+            &format!("/users/{zoe}/disable"),
+            None,
+        )
+        .await;
+    assert_eq!(
+        (status, user["disabled"].as_bool()),
+        (StatusCode::OK, Some(true))
+    );
+    assert_eq!(
+        refresh_status(refresh.clone()).await,
+        StatusCode::BAD_REQUEST
+    );
+    let (_, user) = admin
+        .send(
+            &server,
+            reqwest::Method::POST,
+            &format!("/users/{zoe}/enable"),
+            None,
+        )
+        .await;
+    assert_eq!(user["disabled"], false);
+    assert_eq!(refresh_status(refresh).await, StatusCode::BAD_REQUEST);
+
+    // Signed out everywhere: a fresh refresh token dies too.
+    let tokens = tokens_with_scope(&server, &creds, "zoe", "openid offline_access").await;
+    let refresh = tokens["refresh_token"].as_str().unwrap().to_owned();
+    let (status, _) = admin
+        .send(
+            &server,
+            reqwest::Method::POST,
+            &format!("/users/{zoe}/sign-out"),
+            None,
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(refresh_status(refresh).await, StatusCode::BAD_REQUEST);
+
+    // Require a second factor, and lift it.
+    let path = format!("/users/{zoe}/require-mfa");
+    let (_, user) = admin
+        .send(
+            &server,
+            reqwest::Method::POST,
+            &path,
+            Some(json!({"required": true})),
+        )
+        .await;
+    assert_eq!(user["require_mfa"], true);
+    let (status, _) = admin
+        .send(
+            &server,
+            reqwest::Method::POST,
+            &path,
+            Some(json!({"required": "yes"})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+
+    // Unknown users.
+    for path in ["/users/nobody", "/users/nobody/disable"] {
+        let method = if path.ends_with("disable") {
+            reqwest::Method::POST
+        } else {
+            reqwest::Method::GET
+        };
+        let (status, _) = admin.send(&server, method, path, None).await;
+        assert_eq!(status, StatusCode::NOT_FOUND, "{path}");
+    }
+
+    // Delete.
+    let (status, _) = admin
+        .send(
+            &server,
+            reqwest::Method::DELETE,
+            &format!("/users/{zoe}"),
+            None,
+        )
+        .await;
+    assert_eq!(status, StatusCode::NO_CONTENT);
+    let (status, _) = admin.get(&server, &format!("/users/{zoe}")).await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+
+    // The log has each action, filtered by user and paged.
+    for kind in [
+        "user_created",
+        "user_disabled",
+        "user_enabled",
+        "signed_out_everywhere",
+        "mfa_required",
+        "account_deleted",
+    ] {
+        let events: Vec<Value> = admin
+            .events(&server, kind)
+            .await
+            .into_iter()
+            .filter(|e| e["user_id"] == zoe.as_str())
+            .collect();
+        assert_eq!(events.len(), 1, "{kind}");
+        assert_eq!(events[0]["actor"], format!("token:{}", admin.token_id));
+    }
+    let (_, page) = admin
+        .get(&server, &format!("/audit?user={zoe}&limit=2"))
+        .await;
+    assert_eq!(page["events"].as_array().unwrap().len(), 2);
+    let before = page["next_before"].as_i64().unwrap();
+    let (_, older) = admin
+        .get(
+            &server,
+            &format!("/audit?user={zoe}&limit=100&before={before}"),
+        )
+        .await;
+    assert!(older["events"].as_array().unwrap().len() >= 5, "{older}");
+    assert!(older["next_before"].is_null());
+    let (status, _) = admin.get(&server, "/audit?since=yesterday").await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+}
+
+#[tokio::test]
+async fn the_openapi_document_describes_every_endpoint() {
+    let server = TestServer::start().await;
+    let doc: Value = reqwest::get(server.url("/admin/api/openapi.json"))
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert!(doc["openapi"].as_str().unwrap().starts_with("3."));
+    let paths = doc["paths"].as_object().unwrap();
+    for (path, method) in [
+        ("/admin/api/v1/clients", "get"),
+        ("/admin/api/v1/clients", "post"),
+        ("/admin/api/v1/clients/{id}", "put"),
+        ("/admin/api/v1/clients/{id}", "delete"),
+        ("/admin/api/v1/clients/{id}/secret", "post"),
+        ("/admin/api/v1/users", "get"),
+        ("/admin/api/v1/users/{id}/disable", "post"),
+        ("/admin/api/v1/audit", "get"),
+    ] {
+        assert!(paths[path].get(method).is_some(), "{method} {path}");
+    }
+    assert!(
+        doc["components"]["schemas"]["ClientMetadata"]["properties"]["redirect_uris"].is_object()
+    );
+    assert!(doc["components"]["securitySchemes"]["admin_token"].is_object());
+}
