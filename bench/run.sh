@@ -358,7 +358,7 @@ idp_users() {
 # idp_signin_client: a confidential client for the sign-ins; sets client_id and client_secret.
 idp_signin_client() {
   local answer
-  answer=$(idp_cli client add --name bench --redirect-uri https://app.example/callback --json) ||
+  answer=$(idp_cli client add --name bench --redirect-uri https://app.example/callback --first-party --json) ||
     die "idp client add failed"
   client_id=$(json client_id <<<"$answer")
   client_secret=$(json client_secret <<<"$answer")

@@ -43,3 +43,5 @@ pub const ACCOUNT_DELETE: &str = "/account/delete";
 pub const END_SESSION: &str = "/end_session";
 pub const PAR: &str = "/par";
 pub const END_SESSION_CONFIRM: &str = "/end_session/confirm";
+pub const CONSENT: &str = "/consent";
+pub const ACCOUNT_APP_REVOKE: &str = "/account/apps/revoke";

@@ -8,6 +8,7 @@ pub mod authorization_code;
 pub mod browser_session;
 pub mod client;
 pub mod client_redirect_uri;
+pub mod consent;
 pub mod credential;
 pub mod grant;
 pub mod invitation;

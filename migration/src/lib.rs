@@ -17,6 +17,7 @@ mod m0011_dpop;
 mod m0012_backchannel_logout;
 mod m0013_refresh_policy;
 mod m0014_administration;
+mod m0015_consents;
 
 pub struct Migrator;
 
@@ -38,6 +39,7 @@ impl MigratorTrait for Migrator {
             Box::new(m0012_backchannel_logout::Migration),
             Box::new(m0013_refresh_policy::Migration),
             Box::new(m0014_administration::Migration),
+            Box::new(m0015_consents::Migration),
         ]
     }
 }

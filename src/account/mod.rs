@@ -49,6 +49,7 @@ pub fn routes() -> Router<AppState> {
             post(second_factors::post_regenerate_recovery_codes),
         )
         .route(routes::ACCOUNT_PASSWORD, post(security::post_password))
+        .route(routes::ACCOUNT_APP_REVOKE, post(security::post_revoke_app))
         .route(
             routes::ACCOUNT_SESSIONS_REVOKE_OTHERS,
             post(security::post_revoke_other_sessions),
@@ -168,6 +169,7 @@ pub async fn render_account(
             }
         })
         .collect();
+    let apps = store::consents::for_user(&state.db, user_id).await?;
     let new_codes = take_new_recovery_codes(session).await?;
     let codes_text = new_codes
         .as_ref()
@@ -184,6 +186,7 @@ pub async fn render_account(
             recovery_codes_left => factors.recovery_codes,
             new_codes => new_codes,
             sessions => sessions,
+            apps => Serde(apps),
             events => events,
             new_codes_download => codes_text,
             passkeys_enabled => state.passkeys.is_some(),

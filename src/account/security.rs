@@ -108,3 +108,55 @@ pub async fn post_revoke_other_sessions(
     .await
     .unwrap_or_else(|e: PageError| e.render(&state))
 }
+
+#[derive(Deserialize)]
+pub struct RevokeAppForm {
+    #[serde(default)]
+    csrf_token: String,
+    #[serde(default)]
+    client_id: String,
+}
+
+/// "Revoke access": forgets the consent given to an app and revokes every grant it holds
+/// for this user, so its refresh tokens stop working at once; its next sign-in asks again.
+pub async fn post_revoke_app(
+    State(state): State<AppState>,
+    session: Session,
+    form: Result<Form<RevokeAppForm>, axum::extract::rejection::FormRejection>,
+) -> Response {
+    async {
+        let Ok(Form(form)) = form else {
+            return Err(PageError::form_expired());
+        };
+        let Some(signed_in) = super::SignedIn::of(&state, &session).await? else {
+            return Ok(Redirect::to(routes::ACCOUNT).into_response());
+        };
+        if !crate::web::csrf::verify(&session, &form.csrf_token).await {
+            return Err(PageError::form_expired());
+        }
+        let user_id = &signed_in.user.id;
+        let txn = state.db.begin_with_options(crate::store::WRITE).await?;
+        let had_consent = store::consents::revoke(&txn, user_id, &form.client_id).await?;
+        let grants =
+            store::tokens::revoke_client_grants(&txn, user_id, &form.client_id, now()).await?;
+        if had_consent || grants > 0 {
+            security_events::record(
+                &txn,
+                Some(user_id),
+                security_events::kind::CONSENT_REVOKED,
+                Some(serde_json::json!({"client_id": form.client_id, "grants": grants})),
+            )
+            .await?;
+        }
+        txn.commit().await?;
+        let message = if had_consent || grants > 0 {
+            "Access revoked. The app will have to ask you again."
+        } else {
+            "That app had no access."
+        };
+        flash(&session, message).await?;
+        Ok(Redirect::to(routes::ACCOUNT).into_response())
+    }
+    .await
+    .unwrap_or_else(|e: PageError| e.render(&state))
+}

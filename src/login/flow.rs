@@ -10,6 +10,8 @@
 //!                                                    └─password─┬─(no 2nd factor)─►  "
 //!                                                               └─► SecondFactor ─passkey─► "
 //!   Authenticated ──finish──► code for the client, or the account page
+//!         └─(third-party client lacking consent)─► Consent ─allow─► code
+//!   /authorize ─► UseSession, consent lacking ──────────► Consent ─deny──► access_denied
 //! ```
 
 use serde::{Deserialize, Serialize};
@@ -50,6 +52,12 @@ pub enum Step {
     },
     /// Every factor the request needs is verified.
     Authenticated { authentication: Authentication },
+    /// Signed in (session `sid`); a third-party client waits for the user to allow it the
+    /// scopes it asked for.
+    Consent {
+        authentication: Authentication,
+        sid: String,
+    },
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -137,6 +145,41 @@ impl LoginTransaction {
 
     /// A sign-in that continues an existing session's authentication with a further factor
     /// (step-up): it starts at the second-factor step.
+    /// A transaction that only asks for consent: the user is signed in already (single
+    /// sign-on) but has not allowed this client what it asks for.
+    pub fn start_consent(
+        purpose: Purpose,
+        browser_binding: String,
+        authentication: Authentication,
+        sid: String,
+        now: i64,
+        ttl: i64,
+    ) -> Self {
+        LoginTransaction {
+            step: Step::Consent {
+                authentication,
+                sid,
+            },
+            ..Self::start(purpose, browser_binding, now, ttl)
+        }
+    }
+
+    /// The user answered the consent page: the request, the sign-in and its session.
+    pub fn consent_answered(
+        self,
+    ) -> Result<(Box<AuthorizationRequest>, Authentication, String), FlowError> {
+        match (self.step, self.purpose) {
+            (
+                Step::Consent {
+                    authentication,
+                    sid,
+                },
+                Purpose::Authorize(request),
+            ) => Ok((request, authentication, sid)),
+            _ => Err(FlowError::WrongStep),
+        }
+    }
+
     pub fn start_step_up(
         purpose: Purpose,
         browser_binding: String,
@@ -355,7 +398,11 @@ impl LoginTransaction {
 
     /// The page for the current step.
     pub fn next_url(&self) -> String {
-        format!("{}?tx={}", routes::LOGIN, self.id)
+        let page = match self.step {
+            Step::Consent { .. } => routes::CONSENT,
+            _ => routes::LOGIN,
+        };
+        format!("{page}?tx={}", self.id)
     }
 }
 
@@ -375,6 +422,7 @@ mod tests {
             max_age,
             login_hint: None,
             acr: Default::default(),
+            force_consent: false,
         }
     }
 

@@ -2,6 +2,7 @@
 
 pub mod assurance;
 pub mod code;
+pub mod consent;
 pub mod enroll;
 pub mod flow;
 pub mod passkey;
@@ -71,6 +72,10 @@ pub fn routes() -> Router<AppState> {
         .route(
             routes::LOGIN_ENROLL_PASSKEY_FINISH,
             post(enroll::post_passkey_finish),
+        )
+        .route(
+            routes::CONSENT,
+            get(consent::get_consent).post(consent::post_consent),
         )
 }
 
@@ -263,6 +268,7 @@ pub(crate) async fn render_step_view(
             (template, current.map(SecondFactorMethod::as_str), others)
         }
         Step::Enroll { .. } => ("enroll.html", None, Vec::new()),
+        Step::Consent { .. } => return Ok(Redirect::to(&tx.next_url()).into_response()),
         Step::Authenticated { authentication } => {
             // Only an enrollment during sign-in stops here: to show the new recovery codes.
             let Some(codes) = crate::account::take_new_recovery_codes(session).await? else {
@@ -464,19 +470,23 @@ pub(crate) async fn complete(
     origin: &Origin,
 ) -> Result<String, PageError> {
     let tx_id = tx.id.clone();
+    let browser_binding = tx.browser_binding.clone();
     let (purpose, authentication) = tx.finish().map_err(|_| PageError::sign_in_expired())?;
-    let target = match &purpose {
+    let (target, needs_consent) = match &purpose {
         Purpose::Authorize(request) => {
             let client = store::clients::get(&state.db, &request.client_id)
                 .await?
                 .ok_or(PageError::sign_in_expired())?;
-            Some(
-                request
-                    .verified_redirect_uri(&client)
-                    .ok_or(PageError::sign_in_expired())?,
-            )
+            let to = request
+                .verified_redirect_uri(&client)
+                .ok_or(PageError::sign_in_expired())?;
+            // An unmet essential level ends in an error for the client: nothing to consent to.
+            let unmet = request.acr.essential && !request.acr.is_met_by(&authentication);
+            let needs =
+                !unmet && consent::needed(state, &client, request, &authentication.user_id).await?;
+            (Some(to), needs)
         }
-        Purpose::Account => None,
+        Purpose::Account => (None, false),
     };
 
     let sid = random::id();
@@ -486,6 +496,23 @@ pub(crate) async fn complete(
     if !store::transactions::delete(&db, &tx_id).await? {
         return Err(PageError::sign_in_expired());
     }
+    // A third-party client the user has not allowed what it asks for: the sign-in is
+    // recorded, and a transaction for the consent page takes this one's place.
+    let consent_step = if needs_consent {
+        let ttl = state.config.session.login_timeout.as_secs() as i64;
+        let next = LoginTransaction::start_consent(
+            purpose.clone(),
+            browser_binding,
+            authentication.clone(),
+            sid.clone(),
+            now,
+            ttl,
+        );
+        store::transactions::insert(&db, &next).await?;
+        Some(next)
+    } else {
+        None
+    };
     if let Some(previous) = session::current_sid(session).await? {
         // A new sign-in in this browser replaces the previous one.
         store::user_sessions::revoke(&db, &previous, now).await?;
@@ -500,6 +527,7 @@ pub(crate) async fn complete(
     )
     .await?;
     let url = match (&purpose, target) {
+        _ if consent_step.is_some() => consent_step.map(|tx| tx.next_url()).unwrap_or_default(),
         (Purpose::Authorize(request), Some(to))
             if request.acr.essential && !request.acr.is_met_by(&authentication) =>
         {

@@ -129,7 +129,7 @@ pub async fn post_begin(
                 .await?;
                 (id, serde_json::to_value(options)?)
             }
-            Step::Enroll { .. } | Step::Authenticated { .. } => {
+            Step::Enroll { .. } | Step::Authenticated { .. } | Step::Consent { .. } => {
                 return Err(ApiError::sign_in_expired());
             }
         };
@@ -198,7 +198,7 @@ pub async fn post_finish(
                 let result = passkeys.finish_second_factor(&request.credential, &taken.state);
                 (stored, result)
             }
-            Step::Enroll { .. } | Step::Authenticated { .. } => {
+            Step::Enroll { .. } | Step::Authenticated { .. } | Step::Consent { .. } => {
                 return Err(ApiError::sign_in_expired());
             }
         };

@@ -53,6 +53,32 @@ impl Scopes {
     pub fn is_empty(&self) -> bool {
         self.0.is_empty()
     }
+
+    /// These scopes and `other`'s, without duplicates.
+    pub fn union(&self, other: &Scopes) -> Scopes {
+        let mut out = self.0.clone();
+        for s in &other.0 {
+            if !out.contains(s) {
+                out.push(s.clone());
+            }
+        }
+        Scopes(out)
+    }
+
+    pub fn iter(&self) -> impl Iterator<Item = &str> {
+        self.0.iter().map(String::as_str)
+    }
+}
+
+/// What allowing a scope lets an app do, in words for the consent page.
+pub fn describe(scope: &str) -> &'static str {
+    match scope {
+        OPENID => "Know who you are (your account identifier) and when you signed in",
+        PROFILE => "See your username and name",
+        EMAIL => "See your e-mail address",
+        OFFLINE_ACCESS => "Stay connected to your account when you are not using it",
+        _ => "Other access it asked for",
+    }
 }
 
 impl std::fmt::Display for Scopes {

@@ -12,7 +12,7 @@ use sea_orm::ConnectionTrait;
 use tower_sessions::Session;
 
 use super::{
-    authorize_request::{self, AuthorizationRequest},
+    authorize_request::{self, AuthorizationRequest, Prompt},
     error::{AuthorizeError, ErrorCode, OAuthError},
     response,
 };
@@ -131,15 +131,22 @@ async fn try_authorize(
         state.config.policy.level_lifetime(level)
     }) {
         Decision::UseSession(auth) => {
-            let code = issue_code(&state.db, state, &request, &auth, sid)
+            code_or_consent(state, session, &client, &request, auth, sid, now)
                 .await
-                .map_err(|e| fail(internal(e)))?;
-            Ok(response::code(
-                &to,
-                &code,
-                request.state.as_deref(),
-                &state.config.issuer,
-            ))
+                .map_err(|e| match e {
+                    NoCode::ConsentRequired => fail(OAuthError::new(
+                        ErrorCode::ConsentRequired,
+                        "the user has not allowed this client what it asks for",
+                    )),
+                    NoCode::Failed(e) => fail(internal(e)),
+                })?
+                .ok_or_else(|| fail(internal(anyhow::anyhow!("no session id"))))
+                .map(|answer| match answer {
+                    Answer::Code(code) => {
+                        response::code(&to, &code, request.state.as_deref(), &state.config.issuer)
+                    }
+                    Answer::AskConsent(page) => Redirect::to(&page).into_response(),
+                })
         }
         Decision::LoginRequired => Err(fail(OAuthError::new(
             ErrorCode::LoginRequired,
@@ -161,15 +168,22 @@ async fn try_authorize(
                         "the user has no sign-in method that reaches the level required",
                     )));
                 }
-                let code = issue_code(&state.db, state, &request, &auth, sid)
+                let answer = code_or_consent(state, session, &client, &request, auth, sid, now)
                     .await
-                    .map_err(|e| fail(internal(e)))?;
-                return Ok(response::code(
-                    &to,
-                    &code,
-                    request.state.as_deref(),
-                    &state.config.issuer,
-                ));
+                    .map_err(|e| match e {
+                        NoCode::ConsentRequired => fail(OAuthError::new(
+                            ErrorCode::ConsentRequired,
+                            "the user has not allowed this client what it asks for",
+                        )),
+                        NoCode::Failed(e) => fail(internal(e)),
+                    })?
+                    .ok_or_else(|| fail(internal(anyhow::anyhow!("no session id"))))?;
+                return Ok(match answer {
+                    Answer::Code(code) => {
+                        response::code(&to, &code, request.state.as_deref(), &state.config.issuer)
+                    }
+                    Answer::AskConsent(page) => Redirect::to(&page).into_response(),
+                });
             }
             start_sign_in(state, session, &request, Some(auth), now)
                 .await
@@ -179,6 +193,54 @@ async fn try_authorize(
             .await
             .map_err(|e| fail(internal(e))),
     }
+}
+
+/// What a signed-in browser gets for an authorization request.
+enum Answer {
+    Code(String),
+    /// The consent page's URL: the client is third-party and lacks the user's consent.
+    AskConsent(String),
+}
+
+enum NoCode {
+    /// `prompt=none`, but the user would have to consent (OIDC Core §3.1.2.6).
+    ConsentRequired,
+    Failed(anyhow::Error),
+}
+
+impl<E: Into<anyhow::Error>> From<E> for NoCode {
+    fn from(e: E) -> Self {
+        NoCode::Failed(e.into())
+    }
+}
+
+/// A code for the signed-in user, unless a third-party client needs their consent first:
+/// then a transaction waiting on the consent page. `None` without a session id.
+async fn code_or_consent(
+    state: &AppState,
+    session: &Session,
+    client: &crate::model::client::Client,
+    request: &AuthorizationRequest,
+    auth: Authentication,
+    sid: Option<String>,
+    now: i64,
+) -> Result<Option<Answer>, NoCode> {
+    let Some(sid) = sid else {
+        return Ok(None);
+    };
+    if !login::consent::needed(state, client, request, &auth.user_id).await? {
+        let code = issue_code(&state.db, state, request, &auth, Some(sid)).await?;
+        return Ok(Some(Answer::Code(code)));
+    }
+    if request.prompt == Prompt::None {
+        return Err(NoCode::ConsentRequired);
+    }
+    let binding = session::browser_binding(session).await?;
+    let ttl = state.config.session.login_timeout.as_secs() as i64;
+    let purpose = Purpose::Authorize(Box::new(request.clone()));
+    let tx = LoginTransaction::start_consent(purpose, binding, auth, sid, now, ttl);
+    store::transactions::insert(&state.db, &tx).await?;
+    Ok(Some(Answer::AskConsent(tx.next_url())))
 }
 
 /// Stores a login transaction for `request` (a step-up of `session` when given) and sends

@@ -40,6 +40,9 @@ pub struct AuthorizationRequest {
     /// The authentication level asked for, by `acr_values` or the `claims` parameter.
     #[serde(default)]
     pub acr: AcrRequest,
+    /// `prompt=consent` (OIDC Core §3.1.2.1): ask the user for consent even if given before.
+    #[serde(default)]
+    pub force_consent: bool,
 }
 
 /// A requested authentication level (OIDC Core §3.1.2.1 `acr_values`, §5.5.1.1 `claims`).
@@ -337,6 +340,7 @@ where
 
     // 9. prompt and max_age.
     let mut prompt = Prompt::Default;
+    let mut force_consent = false;
     if let Some(raw) = get("prompt") {
         let values: Vec<&str> = raw.split(' ').filter(|v| !v.is_empty()).collect();
         if values.iter().any(|v| !PROMPT_VALUES_SUPPORTED.contains(v)) {
@@ -351,8 +355,8 @@ where
         } else if values.contains(&"login") {
             prompt = Prompt::Login;
         }
-        // `consent` and `select_account` need no page of their own yet: every client is
-        // first-party and a browser holds one account at a time.
+        force_consent = values.contains(&"consent");
+        // `select_account` needs no page of its own: a browser holds one account at a time.
     }
     let max_age = match get("max_age") {
         None => None,
@@ -382,6 +386,7 @@ where
         nonce: get("nonce").map(str::to_owned),
         code_challenge,
         prompt,
+        force_consent,
         max_age,
         login_hint: get("login_hint").map(str::to_owned),
         acr,

@@ -26,6 +26,8 @@ pub enum ErrorCode {
     UnsupportedGrantType,
     LoginRequired,
     InteractionRequired,
+    /// OIDC Core §3.1.2.6: `prompt=none` but the user has not consented.
+    ConsentRequired,
     /// OpenID Connect Core Unmet Authentication Requirements 1.0 §3.
     UnmetAuthenticationRequirements,
     RequestNotSupported,
@@ -56,6 +58,7 @@ impl ErrorCode {
             Self::UnsupportedGrantType => "unsupported_grant_type",
             Self::LoginRequired => "login_required",
             Self::InteractionRequired => "interaction_required",
+            Self::ConsentRequired => "consent_required",
             Self::UnmetAuthenticationRequirements => "unmet_authentication_requirements",
             Self::RequestNotSupported => "request_not_supported",
             Self::RequestUriNotSupported => "request_uri_not_supported",

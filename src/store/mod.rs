@@ -6,6 +6,7 @@ pub mod attempts;
 pub mod browser_sessions;
 pub mod ceremonies;
 pub mod clients;
+pub mod consents;
 pub mod factors;
 pub mod invitations;
 pub mod keys;

@@ -39,6 +39,10 @@ pub mod kind {
     pub const ADMIN_TOKEN_CREATED: &str = "admin_token_created";
     pub const ADMIN_TOKEN_REVOKED: &str = "admin_token_revoked";
     pub const SIGNED_OUT_EVERYWHERE: &str = "signed_out_everywhere";
+    /// The user allowed a third-party client scopes (consent page).
+    pub const CONSENT_GRANTED: &str = "consent_granted";
+    /// The user took a client's access away (account page).
+    pub const CONSENT_REVOKED: &str = "consent_revoked";
 }
 
 /// Records something that happened to `user_id`'s account, done by the user themself.
@@ -120,6 +124,8 @@ pub fn describe(kind: &str) -> &'static str {
         "recovery_codes_regenerated" => "New recovery codes made",
         "recovery_code_used" => "Signed in with a recovery code",
         "second_factor_failed" => "Wrong second-factor code entered",
+        kind::CONSENT_GRANTED => "Access given to an app",
+        kind::CONSENT_REVOKED => "Access taken away from an app",
         _ => "Account change",
     }
 }

@@ -213,6 +213,29 @@ pub async fn revoke_user_grants(
     Ok(active)
 }
 
+/// Revokes the user's grants to one client with all their tokens (the user revoked the
+/// client's access). Returns how many were active.
+pub async fn revoke_client_grants(
+    db: &impl ConnectionTrait,
+    user_id: &str,
+    client_id: &str,
+    now: i64,
+) -> Result<usize, DbErr> {
+    let active: Vec<String> = grant::Entity::find()
+        .filter(grant::Column::UserId.eq(user_id))
+        .filter(grant::Column::ClientId.eq(client_id))
+        .filter(grant::Column::RevokedAt.is_null())
+        .all(db)
+        .await?
+        .into_iter()
+        .map(|g| g.id)
+        .collect();
+    for grant_id in &active {
+        revoke_grant(db, grant_id, now).await?;
+    }
+    Ok(active.len())
+}
+
 pub async fn insert_refresh_token(
     db: &impl ConnectionTrait,
     token_hash: &str,

@@ -50,7 +50,9 @@ pub fn router(state: AppState) -> Router {
         (header::REFERRER_POLICY, "no-referrer"),
         (
             header::CONTENT_SECURITY_POLICY,
-            "default-src 'self'; frame-ancestors 'none'; base-uri 'none'; object-src 'none'",
+            // Images may come from https too: the logos clients register for the consent
+            // page live on their own sites.
+            "default-src 'self'; img-src 'self' https:; frame-ancestors 'none'; base-uri 'none'; object-src 'none'",
         ),
     ];
     let mut router = Router::new()

@@ -53,6 +53,10 @@ const TEMPLATES: &[(&str, &str)] = &[
         include_str!("../../themes/default/templates/account.html"),
     ),
     (
+        "consent.html",
+        include_str!("../../themes/default/templates/consent.html"),
+    ),
+    (
         "signed_out.html",
         include_str!("../../themes/default/templates/signed_out.html"),
     ),

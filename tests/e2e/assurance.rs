@@ -119,6 +119,7 @@ async fn a_client_minimum_applies_to_every_request() {
         idp::admin::clients::NewClient {
             redirect_uris: vec![REDIRECT_URI.into()],
             min_acr: Some(idp::login::assurance::Level::Phr),
+            first_party: true,
             ..idp::admin::clients::NewClient::new("Bank")
         },
     )

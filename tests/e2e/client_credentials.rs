@@ -19,6 +19,7 @@ async fn machine_client(server: &TestServer) -> idp::admin::clients::ClientCrede
         NewClient {
             grant_types: vec![GrantType::ClientCredentials],
             scopes: vec!["invoices:read".into(), "invoices:write".into()],
+            first_party: true,
             ..NewClient::new("Billing job")
         },
     )
@@ -185,6 +186,7 @@ async fn clients_are_held_to_their_grant_types() {
                 public,
                 grant_types: grants.clone(),
                 scopes: scopes.iter().map(|s| s.to_string()).collect(),
+                first_party: true,
                 ..NewClient::new("X")
             },
         )

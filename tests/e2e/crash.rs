@@ -185,6 +185,7 @@ async fn a_killed_server_loses_nothing_it_acknowledged() {
         &idp::admin::Actor::Cli,
         idp::admin::clients::NewClient {
             redirect_uris: vec![REDIRECT_URI.into()],
+            first_party: true,
             ..idp::admin::clients::NewClient::new("Crash App")
         },
     )

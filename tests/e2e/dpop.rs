@@ -289,6 +289,7 @@ async fn dpop_bound_machine(server: &TestServer) -> idp::admin::clients::ClientC
             grant_types: vec![GrantType::ClientCredentials],
             scopes: vec!["api".into()],
             dpop_bound: true,
+            first_party: true,
             ..NewClient::new("Bound")
         },
     )

@@ -308,6 +308,7 @@ async fn clients_of_the_session_are_told_by_back_channel() {
             redirect_uris: vec![REDIRECT_URI.into()],
             post_logout_redirect_uris: vec![POST_LOGOUT_URI.into()],
             backchannel_logout_uri: Some(format!("http://127.0.0.1:{port}/backchannel")),
+            first_party: true,
             ..idp::admin::clients::NewClient::new("Listening App")
         },
     )

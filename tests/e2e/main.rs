@@ -13,6 +13,7 @@ mod browser_signup;
 mod browser_totp;
 mod cli;
 mod client_credentials;
+mod consent;
 mod crash;
 mod demo_rp;
 mod dpop;

@@ -215,6 +215,7 @@ async fn a_client_that_must_push_cannot_send_the_browser_directly() {
             redirect_uris: vec![REDIRECT_URI.into()],
             public: true,
             require_par: true,
+            first_party: true,
             ..NewClient::new("Bank")
         },
     )

@@ -87,6 +87,7 @@ async fn machine_with_keys(
             auth_method: Some(TokenEndpointAuthMethod::PrivateKeyJwt),
             jwks,
             jwks_uri,
+            first_party: true,
             ..NewClient::new("Signer")
         },
     )

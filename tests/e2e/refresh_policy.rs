@@ -23,6 +23,7 @@ use idp::{
 async fn client(server: &TestServer, adjust: impl FnOnce(&mut NewClient)) -> ClientCredentials {
     let mut new = NewClient {
         redirect_uris: vec![REDIRECT_URI.into()],
+        first_party: true,
         ..NewClient::new("Refreshing app")
     };
     adjust(&mut new);
@@ -93,6 +94,7 @@ async fn refresh_tokens_need_offline_access_unless_the_client_is_registered_for_
         let mut new = NewClient {
             redirect_uris: vec![REDIRECT_URI.into()],
             grant_types: vec![GrantType::AuthorizationCode],
+            first_party: true,
             ..NewClient::new("Cannot refresh")
         };
         adjust(&mut new);

@@ -111,6 +111,7 @@ impl TestServer {
                 post_logout_redirect_uris: vec![POST_LOGOUT_URI.into()],
                 public,
                 id_token_signed_response_alg: alg,
+                first_party: true,
                 ..NewClient::new("Test App")
             },
         )
@@ -183,6 +184,8 @@ pub struct Form {
     pub fields: Vec<(String, String)>,
     labels: Vec<(String, String)>,
     pub buttons: Vec<String>,
+    /// Each button's `name` and `value`, sent with the form when that button is pressed.
+    button_values: Vec<Option<(String, String)>>,
 }
 
 impl Form {
@@ -219,11 +222,22 @@ impl Form {
             .select(&button_sel)
             .map(|b| b.text().collect::<String>().trim().to_owned())
             .collect();
+        let button_values = form
+            .select(&button_sel)
+            .map(|b| {
+                let name = b.value().attr("name")?;
+                Some((
+                    name.to_owned(),
+                    b.value().attr("value").unwrap_or("").to_owned(),
+                ))
+            })
+            .collect();
         Form {
             action: form.value().attr("action").unwrap_or("").to_owned(),
             fields,
             labels,
             buttons,
+            button_values,
         }
     }
 
@@ -268,13 +282,18 @@ impl Form {
         base: &str,
         button: &str,
     ) -> reqwest::Response {
-        assert!(
-            self.buttons.iter().any(|b| b == button),
-            "no button {button:?} in {:?}",
-            self.buttons
-        );
+        let index = self
+            .buttons
+            .iter()
+            .position(|b| b == button)
+            .unwrap_or_else(|| panic!("no button {button:?} in {:?}", self.buttons));
+        let mut fields = self.fields.clone();
+        // As a browser does: the pressed button's name and value go with the form.
+        if let Some(pressed) = &self.button_values[index] {
+            fields.push(pressed.clone());
+        }
         let url = Url::parse(base).unwrap().join(&self.action).unwrap();
-        browser.post(url).form(&self.fields).send().await.unwrap()
+        browser.post(url).form(&fields).send().await.unwrap()
     }
 }
 
