@@ -576,7 +576,7 @@ else
 fi
 
 record "$(python3 -c 'import json, sys; print(json.dumps({"type": "meta", "loadavg_end": sys.argv[1], "fsync_end": sys.argv[2]}))' "$(cut -d' ' -f1-3 /proc/loadavg)" "$(fsync_ms "$sqlite_dir")")"
-record '{"type": "note", "text": "The load average includes the benchmark itself (a busy server and wrk: about 2 on 2 cores). Noise, per measured run (idp / node): \"rustc seen\" counts compiler processes of other builds (0: no build competed for the cores), \"steal\" is the CPU time the hypervisor gave to other virtual machines. idp commits every token to SQLite with an fsync: the disk line above bounds its token-endpoint rate."}'
+record '{"type": "note", "text": "The load average includes the benchmark itself (a busy server and wrk: about 2 on 2 cores). Noise, per measured run (idp / node): \"rustc seen\" counts compiler processes of other builds (0: no build competed for the cores), \"steal\" is the CPU time the hypervisor gave to other virtual machines. idp commits every refresh-token rotation and code exchange to SQLite with an fsync: the disk line above bounds those rates."}'
 strict=""
 [ "$smoke" = 1 ] && strict=--strict
 report_status=0
