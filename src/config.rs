@@ -39,6 +39,7 @@ const ENV_KEYS: &[&str] = &[
     "dpop",
     "rate_limits",
     "audit",
+    "registration",
 ];
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
@@ -81,6 +82,16 @@ pub struct Config {
     pub trusted_proxies: Vec<ipnet::IpNet>,
     pub rate_limits: RateLimitConfig,
     pub audit: AuditConfig,
+    pub registration: RegistrationConfig,
+}
+
+/// Dynamic client registration (RFC 7591, RFC 7592).
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct RegistrationConfig {
+    /// Apps may register themselves at `/register` with an initial access token from
+    /// `idp admin-token create --scope register`.
+    pub enabled: bool,
 }
 
 /// The audit log (security and admin events).
@@ -393,6 +404,7 @@ impl Default for Config {
             trusted_proxies: Vec::new(),
             rate_limits: RateLimitConfig::default(),
             audit: AuditConfig::default(),
+            registration: RegistrationConfig::default(),
         }
     }
 }

@@ -44,4 +44,6 @@ pub const END_SESSION: &str = "/end_session";
 pub const PAR: &str = "/par";
 pub const END_SESSION_CONFIRM: &str = "/end_session/confirm";
 pub const CONSENT: &str = "/consent";
+pub const REGISTER: &str = "/register";
+pub const REGISTER_CLIENT: &str = "/register/{client_id}";
 pub const ACCOUNT_APP_REVOKE: &str = "/account/apps/revoke";

@@ -45,6 +45,9 @@ pub struct Model {
     pub access_token_lifetime: Option<i64>,
     /// Seconds; NULL: the server's `tokens.refresh_token` (a grant's absolute lifetime).
     pub refresh_token_lifetime: Option<i64>,
+    /// Hex SHA-256 of the registration access token of a client that registered itself
+    /// (RFC 7592 §1); `None` for clients registered by an admin.
+    pub registration_token_hash: Option<String>,
     pub created_at: i64,
     pub updated_at: i64,
 }

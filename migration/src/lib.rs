@@ -18,6 +18,7 @@ mod m0012_backchannel_logout;
 mod m0013_refresh_policy;
 mod m0014_administration;
 mod m0015_consents;
+mod m0016_client_registration;
 
 pub struct Migrator;
 
@@ -40,6 +41,7 @@ impl MigratorTrait for Migrator {
             Box::new(m0013_refresh_policy::Migration),
             Box::new(m0014_administration::Migration),
             Box::new(m0015_consents::Migration),
+            Box::new(m0016_client_registration::Migration),
         ]
     }
 }

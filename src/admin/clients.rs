@@ -158,6 +158,43 @@ pub async fn create(
     })
 }
 
+/// Registers a client that asked for it itself (RFC 7591): never first-party, and with a
+/// registration access token (returned here once, stored as a digest) to read, change and
+/// delete its registration later (RFC 7592).
+pub async fn register(
+    db: &DatabaseConnection,
+    actor: &Actor,
+    mut new: NewClient,
+) -> Result<(ClientCredentials, String), AdminError> {
+    new.first_party = false;
+    let mut client = validate(new, random::client_id(), now())?;
+    let secret = client
+        .token_endpoint_auth_method
+        .uses_secret()
+        .then(random::secret);
+    client.secret_hash = secret.as_deref().map(random::digest);
+    let registration_token = random::secret();
+    let txn = db.begin_with_options(store::WRITE).await?;
+    store::clients::create(&txn, &client).await?;
+    store::clients::set_registration_token(
+        &txn,
+        &client.client_id,
+        &random::digest(&registration_token),
+    )
+    .await?;
+    let mut detail = describe(&client);
+    detail["registered"] = true.into();
+    audit(&txn, actor, None, kind::CLIENT_CREATED, Some(detail)).await?;
+    txn.commit().await?;
+    Ok((
+        ClientCredentials {
+            client,
+            client_secret: secret,
+        },
+        registration_token,
+    ))
+}
+
 /// Replaces the settings of an existing client (its id, secret and creation time stay).
 /// A client moving to an authentication method that needs a secret gets a new one, returned
 /// here once; one moving away from it loses its secret. Nothing is written if any input is

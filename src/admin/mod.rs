@@ -17,6 +17,8 @@ pub enum Actor {
     Token { id: String },
     /// The user acting on their own account (the account console).
     Owner,
+    /// A client managing its own registration (RFC 7592).
+    Client { client_id: String },
 }
 
 impl Actor {
@@ -28,6 +30,7 @@ impl Actor {
             Actor::Admin { user_id } => Some(format!("admin:{user_id}")),
             Actor::Token { id } => Some(format!("token:{id}")),
             Actor::Owner => None,
+            Actor::Client { client_id } => Some(format!("client:{client_id}")),
         }
     }
 }

@@ -37,7 +37,7 @@ pub fn document(config: &Config) -> serde_json::Value {
     let issuer = &config.issuer;
     let url = |path: &str| format!("{issuer}{path}");
     let algs: Vec<&str> = SigningAlg::ALL.iter().map(|a| a.as_str()).collect();
-    json!({
+    let mut document = json!({
         "issuer": issuer,
         "authorization_endpoint": url(routes::AUTHORIZE),
         "token_endpoint": url(routes::TOKEN),
@@ -71,7 +71,12 @@ pub fn document(config: &Config) -> serde_json::Value {
         // Discovery §3: this one defaults to true, so it must be stated.
         "request_uri_parameter_supported": false,
         "authorization_response_iss_parameter_supported": true,
-    })
+    });
+    if config.registration.enabled {
+        // RFC 8414 §2: only when registration is on.
+        document["registration_endpoint"] = url(routes::REGISTER).into();
+    }
+    document
 }
 
 pub async fn get_discovery(State(state): State<AppState>) -> Response {

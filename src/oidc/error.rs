@@ -41,6 +41,9 @@ pub enum ErrorCode {
     UseDpopNonce,
     /// Too many failures from this address: HTTP 429 with `Retry-After` (RFC 6585 §4).
     TooManyRequests,
+    /// RFC 7591 §3.2.2.
+    InvalidRedirectUri,
+    InvalidClientMetadata,
 }
 
 impl ErrorCode {
@@ -68,6 +71,8 @@ impl ErrorCode {
             Self::InvalidDpopProof => "invalid_dpop_proof",
             Self::UseDpopNonce => "use_dpop_nonce",
             Self::TooManyRequests => "too_many_requests",
+            Self::InvalidRedirectUri => "invalid_redirect_uri",
+            Self::InvalidClientMetadata => "invalid_client_metadata",
         }
     }
 }

@@ -13,6 +13,7 @@ pub mod form;
 pub mod introspection;
 pub mod par;
 pub mod pkce;
+pub mod registration;
 pub mod response;
 pub mod revocation;
 pub mod token;
@@ -45,6 +46,16 @@ pub fn routes() -> Router<AppState> {
         .route(
             routes::END_SESSION_CONFIRM,
             axum::routing::post(end_session::post_confirm),
+        )
+        .route(
+            routes::REGISTER,
+            axum::routing::post(registration::post_register),
+        )
+        .route(
+            routes::REGISTER_CLIENT,
+            get(registration::get_registration)
+                .put(registration::put_registration)
+                .delete(registration::delete_registration),
         )
         .route(
             routes::USERINFO,

@@ -106,6 +106,8 @@ fn row(client: &Client, updated_at: i64) -> client::ActiveModel {
         refresh_token_lifetime: Set(client.refresh_token_lifetime.map(|s| s as i64)),
         created_at: Set(client.created_at),
         updated_at: Set(updated_at),
+        // Only `set_registration_token` writes it.
+        ..Default::default()
     }
 }
 
@@ -213,4 +215,32 @@ pub async fn set_secret_hash(
         .exec(db)
         .await?;
     Ok(result.rows_affected == 1)
+}
+
+/// Sets the digest of a self-registered client's registration access token.
+pub async fn set_registration_token(
+    db: &impl ConnectionTrait,
+    client_id: &str,
+    token_hash: &str,
+) -> Result<(), DbErr> {
+    client::Entity::update_many()
+        .col_expr(
+            client::Column::RegistrationTokenHash,
+            Expr::value(token_hash),
+        )
+        .filter(client::Column::Id.eq(client_id))
+        .exec(db)
+        .await?;
+    Ok(())
+}
+
+/// The digest of the client's registration access token, if it registered itself.
+pub async fn registration_token_hash(
+    db: &impl ConnectionTrait,
+    client_id: &str,
+) -> Result<Option<String>, DbErr> {
+    Ok(client::Entity::find_by_id(client_id)
+        .one(db)
+        .await?
+        .and_then(|c| c.registration_token_hash))
 }

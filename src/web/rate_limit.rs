@@ -61,6 +61,7 @@ const TOKEN: &[(&str, Answer)] = &[
     (routes::PAR, Answer::OAuth),
     (routes::REVOKE, Answer::OAuth),
     (routes::INTROSPECT, Answer::OAuth),
+    (routes::REGISTER, Answer::OAuth),
 ];
 
 /// This node's limiters; `None` where the configuration turns a limit off.

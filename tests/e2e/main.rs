@@ -29,6 +29,7 @@ mod passkey_api;
 mod private_key_jwt;
 mod rate_limits;
 mod refresh_policy;
+mod registration;
 mod revocation;
 mod signup;
 mod support;
