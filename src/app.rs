@@ -36,6 +36,7 @@ pub struct Inner {
     /// The discovery document, serialized once.
     pub discovery_json: axum::body::Bytes,
     pub rate_limits: crate::web::rate_limit::RateLimits,
+    pub metrics: crate::web::metrics::Metrics,
 }
 
 impl AppState {
@@ -85,6 +86,7 @@ impl App {
             write_queue,
             discovery_json,
             rate_limits: crate::web::rate_limit::RateLimits::new(&config.rate_limits),
+            metrics: Default::default(),
             config,
             db,
             keys,

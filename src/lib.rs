@@ -25,7 +25,8 @@ pub mod store;
 pub mod web;
 
 /// Logs to standard error; `RUST_LOG` overrides the default level (info for the server,
-/// warnings only for one-shot commands).
+/// warnings only for one-shot commands), and `IDP_LOG_FORMAT=json` writes one JSON object per
+/// line for log collectors. No secret, code, token or password is ever a log field.
 pub fn init_tracing(server: bool) {
     let default = if server {
         "info,sqlx=warn,sea_orm=warn"
@@ -34,8 +35,13 @@ pub fn init_tracing(server: bool) {
     };
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default));
-    let _ = tracing_subscriber::fmt()
+    let json = std::env::var("IDP_LOG_FORMAT").is_ok_and(|f| f.eq_ignore_ascii_case("json"));
+    let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
-        .with_writer(std::io::stderr)
-        .try_init();
+        .with_writer(std::io::stderr);
+    let _ = if json {
+        builder.json().flatten_event(true).try_init()
+    } else {
+        builder.try_init()
+    };
 }

@@ -10,6 +10,7 @@ pub const LOGIN: &str = "/login";
 pub const STATIC: &str = "/static";
 pub const HEALTH: &str = "/healthz";
 pub const READY: &str = "/readyz";
+pub const METRICS: &str = "/metrics";
 pub const LOGIN_PASSKEY_BEGIN: &str = "/login/passkey/begin";
 pub const LOGIN_PASSKEY_FINISH: &str = "/login/passkey/finish";
 pub const LOGOUT: &str = "/logout";

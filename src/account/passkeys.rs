@@ -206,9 +206,9 @@ pub(crate) async fn verify_registration(
             "This passkey request has expired or was already used. Try again.",
         )
     })?;
-    passkeys
-        .finish_registration(credential, &taken.state)
-        .map_err(|e| match e {
+    let registered = passkeys.finish_registration(credential, &taken.state);
+    state.metrics.passkey_registered(registered.is_ok());
+    registered.map_err(|e| match e {
             PasskeyError::UntrustedAuthenticator => ApiError::new(
                 StatusCode::BAD_REQUEST,
                 "untrusted_authenticator",

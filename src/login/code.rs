@@ -150,6 +150,10 @@ pub async fn post_code(
                 return again(message.to_owned(), StatusCode::BAD_REQUEST).await;
             }
             Outcome::Wrong(message) => {
+                state.metrics.second_factor_failed(match method {
+                    SecondFactorMethod::Recovery => "recovery_code",
+                    _ => "totp",
+                });
                 security_events::record(
                     &state.db,
                     Some(&user_id),

@@ -550,6 +550,7 @@ pub(crate) async fn complete(
     drop(writer);
 
     session::signed_in(session, &sid).await?;
+    state.metrics.signed_in();
     tracing::info!(user = %authentication.user_id, amr = ?authentication.amr(), "signed in");
     Ok(url)
 }

@@ -202,6 +202,7 @@ pub async fn post_finish(
                 return Err(ApiError::sign_in_expired());
             }
         };
+        state.metrics.passkey_verified(result.is_ok());
         let facts = match result {
             Ok(result) => {
                 let mut updated = stored.passkey.clone();

@@ -142,11 +142,15 @@ async fn token(
                     format!("this client may not use the {} grant", grant.as_str()),
                 ));
             }
-            match grant {
+            let issued = match grant {
                 GrantType::AuthorizationCode => authorization_code(state, &client, &get, jkt).await,
                 GrantType::RefreshToken => refresh_token(state, &client, &get, jkt).await,
                 GrantType::ClientCredentials => client_credentials(state, &client, &get, jkt).await,
+            };
+            if issued.is_ok() {
+                state.metrics.token_issued(grant.as_str());
             }
+            issued
         }
     }
 }

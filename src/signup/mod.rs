@@ -431,20 +431,21 @@ async fn post_passkey_finish(
             )
         })?;
         let user_id = taken.user_id.ok_or_else(ApiError::sign_in_expired)?;
-        let passkey = passkeys
-            .finish_registration(&request.credential, &taken.state.registration)
-            .map_err(|e| match e {
-                PasskeyError::UntrustedAuthenticator => ApiError::new(
-                    StatusCode::BAD_REQUEST,
-                    "untrusted_authenticator",
-                    e.to_string(),
-                ),
-                _ => ApiError::new(
-                    StatusCode::BAD_REQUEST,
-                    "passkey_refused",
-                    "The new passkey could not be verified. Try again.",
-                ),
-            })?;
+        let registered =
+            passkeys.finish_registration(&request.credential, &taken.state.registration);
+        state.metrics.passkey_registered(registered.is_ok());
+        let passkey = registered.map_err(|e| match e {
+            PasskeyError::UntrustedAuthenticator => ApiError::new(
+                StatusCode::BAD_REQUEST,
+                "untrusted_authenticator",
+                e.to_string(),
+            ),
+            _ => ApiError::new(
+                StatusCode::BAD_REQUEST,
+                "passkey_refused",
+                "The new passkey could not be verified. Try again.",
+            ),
+        })?;
         let attested = passkeys.trusted_model(&passkey);
         let facts = PasskeyFacts::of(&passkey);
         let next = tx

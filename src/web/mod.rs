@@ -4,6 +4,7 @@
 pub mod api_error;
 pub mod client_origin;
 pub mod csrf;
+pub mod metrics;
 pub mod page_error;
 pub mod rate_limit;
 pub mod templates;
@@ -64,11 +65,16 @@ pub fn router(state: AppState) -> Router {
         .route(&format!("{}/{{file}}", routes::STATIC), get(get_static))
         .route(routes::HEALTH, get(|| async { "ok" }))
         .route(routes::READY, get(ready))
+        .route(routes::METRICS, get(metrics::get_metrics))
         .fallback(not_found)
         .layer(sessions)
         .layer(axum::middleware::from_fn_with_state(
             state.clone(),
             rate_limit::limit,
+        ))
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            metrics::track,
         ));
     for (name, value) in security_headers {
         router = router.layer(SetResponseHeaderLayer::if_not_present(

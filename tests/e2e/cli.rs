@@ -867,3 +867,39 @@ async fn admins_tokens_client_updates_and_the_audit_log_from_the_command_line() 
     );
     cli.fails(cli.run(&["audit", "tail", "--user", "nobody"]));
 }
+
+#[tokio::test]
+async fn json_logs_carry_events_and_never_the_secrets() {
+    let cli = Cli::new().await;
+    let output = cli
+        .command(&[
+            "client",
+            "add",
+            "--name",
+            "Logged",
+            "--grant",
+            "client_credentials",
+            "--scope",
+            "s",
+            "--json",
+        ])
+        .env("IDP_LOG_FORMAT", "json")
+        .env("RUST_LOG", "info")
+        .output()
+        .unwrap();
+    assert!(output.status.success());
+    let created: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
+    let secret = created["client_secret"].as_str().unwrap();
+    let stderr = String::from_utf8(output.stderr).unwrap();
+    let lines: Vec<serde_json::Value> = stderr
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap_or_else(|_| panic!("not JSON: {l}")))
+        .collect();
+    let event = lines
+        .iter()
+        .find(|l| l["message"] == "security event")
+        .expect("the audit event is logged");
+    assert_eq!(event["kind"], "client_created");
+    assert_eq!(event["level"], "INFO");
+    assert!(!stderr.contains(secret));
+}

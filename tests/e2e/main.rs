@@ -22,6 +22,7 @@ mod headers;
 mod keys;
 mod login;
 mod logout;
+mod metrics;
 mod nodes;
 mod outage;
 mod par;

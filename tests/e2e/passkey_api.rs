@@ -289,6 +289,23 @@ async fn a_soft_passkey_registers_and_signs_in_without_a_username() {
     // The same assertion again: its challenge is gone.
     let replay = page.finish(&server, &ceremony, &answer).await;
     assert_refused(replay, StatusCode::BAD_REQUEST, "sign_in_expired").await;
+
+    // /metrics counted the ceremonies.
+    let metrics = crate::metrics::scrape(&server).await;
+    assert_eq!(
+        crate::metrics::value(
+            &metrics,
+            r#"idp_passkey_registrations_total{result="success"}"#
+        ),
+        Some(1.0)
+    );
+    assert_eq!(
+        crate::metrics::value(
+            &metrics,
+            r#"idp_passkey_verifications_total{result="success"}"#
+        ),
+        Some(1.0)
+    );
 }
 
 pub(crate) fn decode_claims(jwt: &str) -> Value {

@@ -344,6 +344,14 @@ async fn guessing_codes_is_slowed_down_and_recorded() {
             .count(),
         5
     );
+    let metrics = crate::metrics::scrape(&server).await;
+    assert_eq!(
+        crate::metrics::value(
+            &metrics,
+            r#"idp_second_factor_failures_total{method="totp"}"#
+        ),
+        Some(5.0)
+    );
 }
 
 #[tokio::test]
