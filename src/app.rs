@@ -71,7 +71,7 @@ impl App {
         let has_keys = store::keys::any_stored(&db).await?;
         let secrets = SecretBox::load_or_create(&config.secret_key_file, !has_keys)?;
         let keys = SigningKeys::load(&store::keys::load_or_create(&db, &secrets).await?)?;
-        let templates = Templates::load(&config.themes_dir, &config.theme)?;
+        let templates = Templates::load(&config.themes_dir, &config.theme, &config.branding)?;
         let passwords = PasswordHasherConfig::new(&config.argon2)?;
         let passkeys = PasskeyService::new(&config)?;
         if passkeys.is_none() {

@@ -40,6 +40,7 @@ const ENV_KEYS: &[&str] = &[
     "rate_limits",
     "audit",
     "registration",
+    "branding",
 ];
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
@@ -83,6 +84,29 @@ pub struct Config {
     pub rate_limits: RateLimitConfig,
     pub audit: AuditConfig,
     pub registration: RegistrationConfig,
+    pub branding: Branding,
+}
+
+/// The product's look on the hosted pages, without a theme of one's own.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct Branding {
+    /// Shown in every page's header and title.
+    pub product_name: String,
+    /// A logo for the header: a URL path (a theme's `/static/logo.svg`) or an https URL.
+    pub logo_url: Option<String>,
+    /// Buttons, links and focus rings: a CSS hex colour such as `#2456d6`.
+    pub accent_color: String,
+}
+
+impl Default for Branding {
+    fn default() -> Self {
+        Self {
+            product_name: "idp".into(),
+            logo_url: None,
+            accent_color: "#2456d6".into(),
+        }
+    }
 }
 
 /// Dynamic client registration (RFC 7591, RFC 7592).
@@ -405,6 +429,7 @@ impl Default for Config {
             rate_limits: RateLimitConfig::default(),
             audit: AuditConfig::default(),
             registration: RegistrationConfig::default(),
+            branding: Branding::default(),
         }
     }
 }
@@ -577,6 +602,7 @@ impl Config {
         }
         self.validate_webauthn(&issuer)?;
         self.validate_acr_names()?;
+        self.validate_branding()?;
         if self.keys.prepublication < JWKS_MAX_AGE + self.keys.reload_interval {
             return Err(invalid(
                 "keys.prepublication",
@@ -674,6 +700,38 @@ impl Config {
                 return Err(invalid(
                     "webauthn.trusted_authenticators",
                     "each entry needs a name and at least one AAGUID",
+                ));
+            }
+        }
+        Ok(())
+    }
+
+    fn validate_branding(&self) -> Result<(), ConfigError> {
+        let invalid = |key: &str, why: String| ConfigError::Invalid(format!("{key}: {why}"));
+        let colour = &self.branding.accent_color;
+        let hex = colour
+            .strip_prefix('#')
+            .is_some_and(|h| matches!(h.len(), 3 | 6) && h.bytes().all(|b| b.is_ascii_hexdigit()));
+        if !hex {
+            return Err(invalid(
+                "branding.accent_color",
+                format!("{colour:?} is not a CSS hex colour such as #2456d6"),
+            ));
+        }
+        let name = self.branding.product_name.trim();
+        if name.is_empty() || name.chars().count() > 60 {
+            return Err(invalid(
+                "branding.product_name",
+                "must be 1 to 60 characters".into(),
+            ));
+        }
+        if let Some(logo) = &self.branding.logo_url {
+            let ok =
+                logo.starts_with('/') && !logo.starts_with("//") || logo.starts_with("https://");
+            if !ok {
+                return Err(invalid(
+                    "branding.logo_url",
+                    format!("{logo:?} must be a path such as /static/logo.svg or an https URL"),
                 ));
             }
         }

@@ -10,6 +10,8 @@ use axum::{
 };
 use minijinja::Environment;
 
+use crate::config::Branding;
+
 /// Templates every theme provides, with the default theme's text.
 const TEMPLATES: &[(&str, &str)] = &[
     (
@@ -104,6 +106,23 @@ const STATIC_FILES: &[(&str, &str, &[u8])] = &[
     ),
 ];
 
+/// The content type of a theme's static file, by extension; other files are not served.
+fn content_type(name: &str) -> Option<&'static str> {
+    let ext = name.rsplit_once('.')?.1.to_ascii_lowercase();
+    Some(match ext.as_str() {
+        "css" => "text/css; charset=utf-8",
+        "js" => "text/javascript; charset=utf-8",
+        "svg" => "image/svg+xml",
+        "png" => "image/png",
+        "jpg" | "jpeg" => "image/jpeg",
+        "webp" => "image/webp",
+        "ico" => "image/x-icon",
+        "woff2" => "font/woff2",
+        "woff" => "font/woff",
+        _ => return None,
+    })
+}
+
 /// Formats a Unix time as `2026-12-02 12:34 UTC`.
 fn datetime(unix: i64) -> String {
     match time::OffsetDateTime::from_unix_timestamp(unix) {
@@ -125,10 +144,15 @@ pub struct Templates {
 }
 
 impl Templates {
-    /// Loads the theme named `theme` (`default` needs no files on disk).
-    pub fn load(themes_dir: &Path, theme: &str) -> anyhow::Result<Templates> {
+    /// Loads the theme named `theme` (`default` needs no files on disk): each template or
+    /// static file the theme's directory has replaces the default one, the rest fall back to
+    /// the default theme built into the binary. `branding` is available to every template and
+    /// sets the accent colour through `/static/brand.css`.
+    pub fn load(themes_dir: &Path, theme: &str, branding: &Branding) -> anyhow::Result<Templates> {
         let mut env = Environment::new();
         env.add_filter("datetime", datetime);
+        env.add_global("product_name", branding.product_name.clone());
+        env.add_global("logo_url", branding.logo_url.clone());
         let mut static_files: HashMap<String, (&'static str, Vec<u8>)> = STATIC_FILES
             .iter()
             .map(|(name, ty, body)| (name.to_string(), (*ty, body.to_vec())))
@@ -148,16 +172,35 @@ impl Templates {
             env.add_template_owned(*name, source)
                 .map_err(|e| anyhow::anyhow!("theme: template {name}: {e}"))?;
         }
-        if theme != "default" {
-            for (name, ty, _) in STATIC_FILES {
-                let path = dir.join("static").join(name);
+        if theme != "default" && dir.join("static").is_dir() {
+            // Every file of the theme's static directory is served (its own logo, fonts...),
+            // replacing a default one of the same name.
+            let entries = std::fs::read_dir(dir.join("static"))
+                .map_err(|e| anyhow::anyhow!("theme: reading {}: {e}", dir.display()))?;
+            for entry in entries {
+                let path = entry?.path();
+                let Some(name) = path.file_name().and_then(|n| n.to_str()) else {
+                    continue;
+                };
+                let Some(ty) = content_type(name) else {
+                    continue;
+                };
                 if path.is_file() {
                     let body = std::fs::read(&path)
                         .map_err(|e| anyhow::anyhow!("theme: reading {}: {e}", path.display()))?;
-                    static_files.insert(name.to_string(), (ty, body));
+                    static_files.insert(name.to_owned(), (ty, body));
                 }
             }
         }
+        // The accent colour from the configuration, as a style sheet (inline styles are
+        // forbidden by our Content-Security-Policy).
+        static_files.insert(
+            "brand.css".into(),
+            (
+                "text/css; charset=utf-8",
+                format!(":root {{ --accent: {}; }}\n", branding.accent_color).into_bytes(),
+            ),
+        );
         Ok(Templates { env, static_files })
     }
 
@@ -202,7 +245,8 @@ mod tests {
 
     #[test]
     fn every_template_of_the_default_theme_renders() {
-        let templates = Templates::load(Path::new("themes"), "default").unwrap();
+        let templates =
+            Templates::load(Path::new("themes"), "default", &Branding::default()).unwrap();
         let passkey = minijinja::context! {
             id => "p1", name => "Laptop", backup_eligible => true,
             created_at => 1_700_000_000, last_used_at => 1_700_000_100,

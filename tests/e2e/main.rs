@@ -34,6 +34,7 @@ mod registration;
 mod revocation;
 mod signup;
 mod support;
+mod themes;
 mod token;
 mod totp;
 mod userinfo;
