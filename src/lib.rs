@@ -11,6 +11,7 @@
 pub mod account;
 pub mod admin;
 pub mod admin_api;
+pub mod admin_pages;
 pub mod app;
 pub mod cli;
 pub mod config;

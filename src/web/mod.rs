@@ -62,6 +62,7 @@ pub fn router(state: AppState) -> Router {
         .merge(crate::account::routes())
         .merge(crate::signup::routes())
         .merge(crate::admin_api::routes())
+        .merge(crate::admin_pages::routes())
         .route(&format!("{}/{{file}}", routes::STATIC), get(get_static))
         .route(routes::HEALTH, get(|| async { "ok" }))
         .route(routes::READY, get(ready))

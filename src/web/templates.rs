@@ -59,6 +59,14 @@ const TEMPLATES: &[(&str, &str)] = &[
         include_str!("../../themes/default/templates/consent.html"),
     ),
     (
+        "admin.html",
+        include_str!("../../themes/default/templates/admin.html"),
+    ),
+    (
+        "admin_client_created.html",
+        include_str!("../../themes/default/templates/admin_client_created.html"),
+    ),
+    (
         "signed_out.html",
         include_str!("../../themes/default/templates/signed_out.html"),
     ),

@@ -103,9 +103,11 @@ impl Browser {
         panic!("cannot start a WebDriver session: {last_error:?}");
     }
 
-    /// Types into the input whose `<label>` reads `label`.
+    /// Types into the input (or text area) whose `<label>` reads `label`.
     pub async fn fill(&self, label: &str, value: &str) {
-        let xpath = format!("//input[@id=//label[normalize-space()='{label}']/@for]");
+        let xpath = format!(
+            "//*[self::input or self::textarea][@id=//label[normalize-space()='{label}']/@for]"
+        );
         // Wait for it: the page may still be loading after the last click.
         let input = self
             .client

@@ -3,11 +3,13 @@
 
 mod account;
 mod admin_api;
+mod admin_pages;
 mod assurance;
 mod attestation;
 mod authorize;
 mod bad_input;
 mod browser;
+mod browser_admin;
 mod browser_passkeys;
 mod browser_signup;
 mod browser_totp;
