@@ -247,6 +247,26 @@ pub enum UserCommand {
     RevokeAdmin { username: String },
     /// Sign a user out of every browser and revoke every token issued to them
     SignOut { username: String },
+    /// Remove a user's passkeys, authenticator app and/or recovery codes (all three when no
+    /// option is given) and sign them out everywhere; their password stays
+    ResetFactors {
+        username: String,
+        #[arg(long)]
+        passkeys: bool,
+        #[arg(long)]
+        totp: bool,
+        #[arg(long)]
+        recovery_codes: bool,
+    },
+    /// Print a one-time link with which the user adds a new passkey (after losing theirs)
+    RecoveryLink {
+        username: String,
+        /// How long the link works, e.g. 24h (at most 7 days)
+        #[arg(long, default_value = "24h", value_parser = humantime::parse_duration)]
+        expires: std::time::Duration,
+        #[command(flatten)]
+        output: Output,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -893,6 +913,43 @@ async fn user(config: &Config, command: UserCommand) -> CliResult {
                 .await
                 .map_err(admin_error)?;
             println!("signed {username} out everywhere; their tokens are revoked");
+        }
+        UserCommand::ResetFactors {
+            username,
+            passkeys,
+            totp,
+            recovery_codes,
+        } => {
+            let reset = admin::users::FactorReset {
+                passkeys,
+                totp,
+                recovery_codes,
+            };
+            admin::users::reset_factors(&db, &Actor::Cli, &username, reset)
+                .await
+                .map_err(admin_error)?;
+            println!(
+                "reset the sign-in methods of {username}; make a recovery link with `idp user recovery-link {username}`"
+            );
+        }
+        UserCommand::RecoveryLink {
+            username,
+            expires,
+            output,
+        } => {
+            let (link, expires_at) =
+                admin::users::recovery_link(&db, &Actor::Cli, &config.issuer, &username, expires)
+                    .await
+                    .map_err(admin_error)?;
+            if output.json {
+                println!("{}", json!({"link": link, "expires_at": expires_at}));
+            } else {
+                println!("{link}");
+                println!(
+                    "The link works once, for {}; it is shown only now.",
+                    humantime::format_duration(expires)
+                );
+            }
         }
     }
     Ok(())

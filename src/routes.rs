@@ -45,6 +45,7 @@ pub const END_SESSION: &str = "/end_session";
 pub const PAR: &str = "/par";
 pub const END_SESSION_CONFIRM: &str = "/end_session/confirm";
 pub const CONSENT: &str = "/consent";
+pub const LOGIN_RECOVERY_LINK: &str = "/login/recovery/{token}";
 pub const REGISTER: &str = "/register";
 pub const REGISTER_CLIENT: &str = "/register/{client_id}";
 pub const ACCOUNT_APP_REVOKE: &str = "/account/apps/revoke";

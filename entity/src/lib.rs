@@ -14,6 +14,7 @@ pub mod grant;
 pub mod invitation;
 pub mod login_transaction;
 pub mod pushed_request;
+pub mod recovery_link;
 pub mod refresh_token;
 pub mod security_event;
 pub mod signing_key;

@@ -19,6 +19,7 @@ mod m0013_refresh_policy;
 mod m0014_administration;
 mod m0015_consents;
 mod m0016_client_registration;
+mod m0017_recovery_links;
 
 pub struct Migrator;
 
@@ -42,6 +43,7 @@ impl MigratorTrait for Migrator {
             Box::new(m0014_administration::Migration),
             Box::new(m0015_consents::Migration),
             Box::new(m0016_client_registration::Migration),
+            Box::new(m0017_recovery_links::Migration),
         ]
     }
 }

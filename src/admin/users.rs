@@ -284,3 +284,109 @@ pub async fn delete(
     }
     Ok(user)
 }
+
+/// Which sign-in methods an admin resets; all of them when none is chosen.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct FactorReset {
+    pub passkeys: bool,
+    pub totp: bool,
+    pub recovery_codes: bool,
+}
+
+impl FactorReset {
+    fn or_all(self) -> FactorReset {
+        if self == FactorReset::default() {
+            FactorReset {
+                passkeys: true,
+                totp: true,
+                recovery_codes: true,
+            }
+        } else {
+            self
+        }
+    }
+}
+
+/// Removes a user's passkeys, authenticator app and/or recovery codes (an account that lost
+/// them, or whose devices were stolen), and signs them out everywhere. The password stays.
+/// A recovery link ([`recovery_link`]) lets them add a new passkey afterwards.
+pub async fn reset_factors(
+    db: &DatabaseConnection,
+    actor: &Actor,
+    username: &str,
+    reset: FactorReset,
+) -> Result<(), AdminError> {
+    let reset = reset.or_all();
+    let user = find(db, username).await?;
+    let txn = db.begin_with_options(store::WRITE).await?;
+    if reset.passkeys {
+        store::passkeys::delete_all(&txn, &user.id).await?;
+    }
+    if reset.totp {
+        store::totp::remove(&txn, &user.id).await?;
+    }
+    if reset.recovery_codes {
+        store::recovery_codes::remove_all(&txn, &user.id).await?;
+    }
+    revoke_everything(&txn, &user.id).await?;
+    let detail = json!({
+        "passkeys": reset.passkeys,
+        "totp": reset.totp,
+        "recovery_codes": reset.recovery_codes,
+    });
+    audit(
+        &txn,
+        actor,
+        Some(&user.id),
+        kind::FACTORS_RESET,
+        Some(detail),
+    )
+    .await?;
+    txn.commit().await?;
+    Ok(())
+}
+
+/// The longest a recovery link may stay valid.
+pub const MAX_RECOVERY_LINK_LIFETIME: std::time::Duration =
+    std::time::Duration::from_secs(7 * 24 * 3600);
+
+/// Makes a one-time link (shown once; stored as a digest) with which the user adds a new
+/// passkey and is signed in to their account.
+pub async fn recovery_link(
+    db: &DatabaseConnection,
+    actor: &Actor,
+    issuer: &str,
+    username: &str,
+    lifetime: std::time::Duration,
+) -> Result<(String, i64), AdminError> {
+    if lifetime < std::time::Duration::from_secs(60) || lifetime > MAX_RECOVERY_LINK_LIFETIME {
+        return Err(AdminError::Invalid(
+            "a recovery link lasts between 1 minute and 7 days".into(),
+        ));
+    }
+    let user = find(db, username).await?;
+    if user.disabled {
+        return Err(AdminError::Invalid(format!(
+            "{} is disabled; enable them first",
+            user.username
+        )));
+    }
+    let now = now();
+    let expires_at = now + lifetime.as_secs() as i64;
+    let txn = db.begin_with_options(store::WRITE).await?;
+    let token = store::recovery_links::create(&txn, &user.id, now, expires_at).await?;
+    audit(
+        &txn,
+        actor,
+        Some(&user.id),
+        kind::RECOVERY_LINK_CREATED,
+        Some(json!({"expires_at": expires_at})),
+    )
+    .await?;
+    txn.commit().await?;
+    let link = format!(
+        "{issuer}{}",
+        crate::routes::LOGIN_RECOVERY_LINK.replace("{token}", &token)
+    );
+    Ok((link, expires_at))
+}

@@ -63,6 +63,14 @@ pub fn routes() -> Router<AppState> {
             "/admin/api/v1/users/{id}/require-mfa",
             post(users::require_mfa),
         )
+        .route(
+            "/admin/api/v1/users/{id}/reset-factors",
+            post(users::reset_factors),
+        )
+        .route(
+            "/admin/api/v1/users/{id}/recovery-link",
+            post(users::recovery_link),
+        )
         .route("/admin/api/v1/audit", get(audit::list))
 }
 
@@ -203,6 +211,8 @@ pub fn json<T: Serialize>(status: StatusCode, body: &T) -> Response {
         users::enable,
         users::sign_out,
         users::require_mfa,
+        users::reset_factors,
+        users::recovery_link,
         audit::list,
     ),
     modifiers(&SecuritySchemes),

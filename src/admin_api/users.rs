@@ -388,3 +388,105 @@ pub async fn require_mfa(
     )
     .await
 }
+
+#[derive(Debug, Default, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields, default)]
+pub struct ResetInput {
+    /// Remove every passkey.
+    pub passkeys: bool,
+    /// Remove the authenticator app.
+    pub totp: bool,
+    /// Remove the recovery codes.
+    pub recovery_codes: bool,
+}
+
+/// Remove a user's passkeys, authenticator app and/or recovery codes (all three when none
+/// is chosen) and sign them out everywhere; the password stays.
+#[utoipa::path(post, path = "/admin/api/v1/users/{id}/reset-factors", tag = "users",
+    params(("id" = String, Path, description = "The user's id")),
+    request_body = ResetInput,
+    responses((status = 200, body = UserView), (status = 400, body = ErrorBody),
+        (status = 404, body = ErrorBody), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody)))]
+pub async fn reset_factors(
+    State(state): State<AppState>,
+    session: Session,
+    method: Method,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+    body: JsonBody<ResetInput>,
+) -> Response {
+    let input = match json_body(body) {
+        Ok(input) => input,
+        Err(e) => return error_response(e),
+    };
+    let reset = admin::users::FactorReset {
+        passkeys: input.passkeys,
+        totp: input.totp,
+        recovery_codes: input.recovery_codes,
+    };
+    let db = state.db.clone();
+    change_user(
+        &state,
+        &session,
+        &method,
+        &headers,
+        &id,
+        |actor, username| async move {
+            admin::users::reset_factors(&db, &actor, &username, reset).await
+        },
+    )
+    .await
+}
+
+#[derive(Debug, Default, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields, default)]
+pub struct RecoveryLinkInput {
+    /// Seconds the link works (60 to 604800; default one day).
+    pub expires_in: Option<u64>,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct RecoveryLink {
+    /// Hand this to the user; it works once. Shown only in this answer.
+    pub link: String,
+    pub expires_at: i64,
+}
+
+/// Make a one-time recovery link with which the user adds a new passkey.
+#[utoipa::path(post, path = "/admin/api/v1/users/{id}/recovery-link", tag = "users",
+    params(("id" = String, Path, description = "The user's id")),
+    request_body = RecoveryLinkInput,
+    responses((status = 201, body = RecoveryLink), (status = 400, body = ErrorBody),
+        (status = 404, body = ErrorBody), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody)))]
+pub async fn recovery_link(
+    State(state): State<AppState>,
+    session: Session,
+    method: Method,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+    body: JsonBody<RecoveryLinkInput>,
+) -> Response {
+    async {
+        let caller = authorize(&state, &session, &method, &headers).await?;
+        let input = json_body(body)?;
+        let user = admin::users::get(&state.db, &id)
+            .await
+            .map_err(admin_error)?;
+        let lifetime = std::time::Duration::from_secs(input.expires_in.unwrap_or(24 * 3600));
+        let (link, expires_at) = admin::users::recovery_link(
+            &state.db,
+            &caller.actor,
+            &state.config.issuer,
+            &user.username,
+            lifetime,
+        )
+        .await
+        .map_err(admin_error)?;
+        Ok(json(
+            StatusCode::CREATED,
+            &RecoveryLink { link, expires_at },
+        ))
+    }
+    .await
+    .unwrap_or_else(error_response)
+}

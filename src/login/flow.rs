@@ -366,6 +366,24 @@ impl LoginTransaction {
         })
     }
 
+    /// A recovery link from an admin: the user adds a new passkey, and is signed in to their
+    /// account only once they have. The link proves nothing by itself, so no factor is
+    /// verified yet.
+    pub fn start_recovery_link(
+        browser_binding: String,
+        user_id: String,
+        now: i64,
+        ttl: i64,
+    ) -> Self {
+        LoginTransaction {
+            step: Step::Enroll {
+                user_id,
+                factors: Vec::new(),
+            },
+            ..Self::start(Purpose::Account, browser_binding, now, ttl)
+        }
+    }
+
     /// Whether the user is here to replace lost passkeys (after a recovery code alone).
     pub fn is_recovering(&self) -> bool {
         matches!(&self.step, Step::Enroll { factors, .. }

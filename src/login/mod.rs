@@ -7,6 +7,7 @@ pub mod enroll;
 pub mod flow;
 pub mod passkey;
 pub mod recover;
+pub mod recovery_link;
 pub mod session;
 
 use axum::{
@@ -72,6 +73,10 @@ pub fn routes() -> Router<AppState> {
         .route(
             routes::LOGIN_ENROLL_PASSKEY_FINISH,
             post(enroll::post_passkey_finish),
+        )
+        .route(
+            routes::LOGIN_RECOVERY_LINK,
+            get(recovery_link::get_recovery_link).post(recovery_link::post_recovery_link),
         )
         .route(
             routes::CONSENT,
@@ -302,6 +307,7 @@ pub(crate) async fn render_step_view(
             passkeys => state.passkeys.is_some(),
             signup => state.config.signup == crate::config::SignupMode::Open,
             recovering => tx.is_recovering(),
+            from_link => matches!(&tx.step, Step::Enroll { factors, .. } if factors.is_empty()),
             method => method,
             others => others,
         },

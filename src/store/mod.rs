@@ -13,6 +13,7 @@ pub mod keys;
 pub mod passkeys;
 pub mod pushed_requests;
 pub mod recovery_codes;
+pub mod recovery_links;
 pub mod security_events;
 pub mod tokens;
 pub mod totp;

@@ -226,3 +226,13 @@ pub async fn delete(
     txn.commit().await?;
     Ok(())
 }
+
+/// Deletes every passkey of the user (an admin's reset).
+pub async fn delete_all(db: &impl ConnectionTrait, user_id: &str) -> Result<u64, DbErr> {
+    Ok(credential::Entity::delete_many()
+        .filter(credential::Column::UserId.eq(user_id))
+        .filter(credential::Column::Kind.eq(KIND))
+        .exec(db)
+        .await?
+        .rows_affected)
+}

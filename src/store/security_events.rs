@@ -39,6 +39,10 @@ pub mod kind {
     pub const ADMIN_TOKEN_CREATED: &str = "admin_token_created";
     pub const ADMIN_TOKEN_REVOKED: &str = "admin_token_revoked";
     pub const SIGNED_OUT_EVERYWHERE: &str = "signed_out_everywhere";
+    /// An admin removed a user's passkeys / app / recovery codes.
+    pub const FACTORS_RESET: &str = "factors_reset";
+    pub const RECOVERY_LINK_CREATED: &str = "recovery_link_created";
+    pub const RECOVERY_LINK_USED: &str = "recovery_link_used";
     /// The user allowed a third-party client scopes (consent page).
     pub const CONSENT_GRANTED: &str = "consent_granted";
     /// The user took a client's access away (account page).
@@ -125,6 +129,9 @@ pub fn describe(kind: &str) -> &'static str {
         "recovery_code_used" => "Signed in with a recovery code",
         "second_factor_failed" => "Wrong second-factor code entered",
         kind::CONSENT_GRANTED => "Access given to an app",
+        kind::FACTORS_RESET => "Sign-in methods reset by an administrator",
+        kind::RECOVERY_LINK_CREATED => "Recovery link made by an administrator",
+        kind::RECOVERY_LINK_USED => "Recovery link used",
         kind::CONSENT_REVOKED => "Access taken away from an app",
         _ => "Account change",
     }

@@ -59,6 +59,10 @@ const TEMPLATES: &[(&str, &str)] = &[
         include_str!("../../themes/default/templates/consent.html"),
     ),
     (
+        "recovery_link.html",
+        include_str!("../../themes/default/templates/recovery_link.html"),
+    ),
+    (
         "admin.html",
         include_str!("../../themes/default/templates/admin.html"),
     ),

@@ -726,3 +726,187 @@ async fn the_openapi_document_describes_every_endpoint() {
     );
     assert!(doc["components"]["securitySchemes"]["admin_token"].is_object());
 }
+
+/// A user who lost their passkeys is brought back by an admin: reset, then a one-time link
+/// with which they add a new passkey and are signed in.
+#[tokio::test]
+async fn an_admin_reset_and_recovery_link_let_a_user_enroll_again() {
+    let server = TestServer::start().await;
+    let admin = Admin::new(&server).await;
+    let account = sign_in_to_account(&server, "lena").await;
+    let lena = account.user.id.clone();
+    account.register(&server, &mut SoftPasskey::new(true)).await;
+    assert_eq!(account.passkey_count(&server).await, 1);
+
+    // Reset: the passkey is gone and her sessions with it.
+    let (status, _) = admin
+        .send(
+            &server,
+            reqwest::Method::POST,
+            &format!("/users/{lena}/reset-factors"),
+            Some(json!({"passkeys": true})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(
+        idp::store::passkeys::count(&server.db, &lena)
+            .await
+            .unwrap(),
+        0
+    );
+    let signed_out = account
+        .http
+        .get(server.url("/account"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        signed_out.status(),
+        StatusCode::SEE_OTHER,
+        "her session was revoked"
+    );
+    let (status, _) = admin
+        .send(
+            &server,
+            reqwest::Method::POST,
+            &format!("/users/{lena}/reset-factors"),
+            Some(json!({"everything": true})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+
+    // A link; too long a lifetime is refused.
+    let path = format!("/users/{lena}/recovery-link");
+    let (status, _) = admin
+        .send(
+            &server,
+            reqwest::Method::POST,
+            &path,
+            Some(json!({"expires_in": 30 * 24 * 3600})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    let (status, made) = admin
+        .send(
+            &server,
+            reqwest::Method::POST,
+            &path,
+            Some(json!({"expires_in": 3600})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{made}");
+    let link = made["link"].as_str().unwrap().to_owned();
+    assert!(link.starts_with(&server.url("/login/recovery/")));
+
+    // Opening the link uses nothing; pressing Continue does, once.
+    let http = browser();
+    let page = http.get(&link).send().await.unwrap();
+    assert_eq!(page.status(), StatusCode::OK);
+    let form = Form::parse(&page.text().await.unwrap());
+    let next = form.submit(&http, &link, "Continue").await;
+    assert_eq!(next.status(), StatusCode::SEE_OTHER);
+    let enroll_url = server.url(&location(&next));
+    let html = http
+        .get(&enroll_url)
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        html.contains("Add a new passkey") && html.contains("recovery link was accepted"),
+        "{html}"
+    );
+    assert!(!html.contains("Set up an authenticator app"));
+    let tx = query_param(&enroll_url, "tx").unwrap();
+    let csrf = meta_csrf(&html);
+    let post = |path: &'static str, body: Value| {
+        let http = http.clone();
+        let csrf = csrf.clone();
+        let url = server.url(path);
+        async move {
+            http.post(url)
+                .header("x-csrf-token", csrf)
+                .json(&body)
+                .send()
+                .await
+                .unwrap()
+        }
+    };
+    let begin: Value = post("/login/enroll/passkey/begin", json!({"tx": tx}))
+        .await
+        .json()
+        .await
+        .unwrap();
+    let credential = crate::signup::register(&server, &mut SoftPasskey::new(true), &begin);
+    let done = post(
+        "/login/enroll/passkey/finish",
+        json!({"tx": tx, "ceremony": begin["ceremony"], "credential": credential}),
+    )
+    .await;
+    assert_eq!(done.status(), StatusCode::OK);
+    let done: Value = done.json().await.unwrap();
+    // Her first second factor again: new recovery codes are shown before she goes on.
+    let codes_url = server.url(done["redirect"].as_str().unwrap());
+    let codes = http
+        .get(&codes_url)
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let onwards = Form::parse(&codes)
+        .submit(&http, &codes_url, "Continue")
+        .await;
+    assert_eq!(location(&onwards), "/account");
+    let account_page = http.get(server.url("/account")).send().await.unwrap();
+    assert_eq!(account_page.status(), StatusCode::OK);
+    assert!(account_page.text().await.unwrap().contains("lena"));
+    assert_eq!(
+        idp::store::passkeys::count(&server.db, &lena)
+            .await
+            .unwrap(),
+        1
+    );
+
+    // The link is used up; a made-up one never worked.
+    let again = form.submit(&browser(), &link, "Continue").await;
+    assert_eq!(
+        again.status(),
+        StatusCode::FORBIDDEN,
+        "another browser has no CSRF token"
+    );
+    let http2 = browser();
+    let page = http2.get(&link).send().await.unwrap().text().await.unwrap();
+    let reused = Form::parse(&page).submit(&http2, &link, "Continue").await;
+    assert_eq!(reused.status(), StatusCode::BAD_REQUEST);
+    assert!(
+        reused
+            .text()
+            .await
+            .unwrap()
+            .contains("This link does not work")
+    );
+    let bogus = browser()
+        .get(server.url("/login/recovery/short"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(bogus.status(), StatusCode::BAD_REQUEST);
+
+    for kind in [
+        "factors_reset",
+        "recovery_link_created",
+        "recovery_link_used",
+    ] {
+        let events: Vec<Value> = admin
+            .events(&server, kind)
+            .await
+            .into_iter()
+            .filter(|e| e["user_id"] == lena.as_str())
+            .collect();
+        assert_eq!(events.len(), 1, "{kind}");
+    }
+}

@@ -866,6 +866,22 @@ async fn admins_tokens_client_updates_and_the_audit_log_from_the_command_line() 
         "{ada}"
     );
     cli.fails(cli.run(&["audit", "tail", "--user", "nobody"]));
+
+    // Bringing a user back: reset, then a one-time link.
+    assert!(
+        cli.ok(&["user", "reset-factors", "ada"])
+            .contains("reset the sign-in methods of ada")
+    );
+    cli.fails(cli.run(&["user", "reset-factors", "nobody"]));
+    cli.fails(cli.run(&["user", "recovery-link", "ada", "--expires", "30d"]));
+    let link: serde_json::Value =
+        serde_json::from_str(&cli.ok(&["user", "recovery-link", "ada", "--json"])).unwrap();
+    assert!(link["link"].as_str().unwrap().contains("/login/recovery/"));
+    let tail = cli.ok(&["audit", "tail", "--user", "ada"]);
+    assert!(
+        tail.contains("factors_reset") && tail.contains("recovery_link_created"),
+        "{tail}"
+    );
 }
 
 #[tokio::test]

@@ -189,7 +189,11 @@ impl SignupPage {
 
 /// The soft authenticator's answer to a registration `begin`, patched because it cannot
 /// store discoverable credentials.
-fn register(server: &TestServer, soft: &mut impl WebauthnAuthenticator, begin: &Value) -> Value {
+pub(crate) fn register(
+    server: &TestServer,
+    soft: &mut impl WebauthnAuthenticator,
+    begin: &Value,
+) -> Value {
     let mut options = begin["options"].clone();
     let selection = &mut options["publicKey"]["authenticatorSelection"];
     assert_eq!(selection["residentKey"], "required");
