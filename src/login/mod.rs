@@ -394,6 +394,14 @@ pub async fn post_login(
             Some(user) if verified && !user.disabled => user,
             _ => {
                 tracing::info!("password sign-in failed");
+                let client = tx.authorization_request().map(|r| r.client_id.clone());
+                store::security_events::record(
+                    &state.db,
+                    user.as_ref().map(|u| u.id.as_str()),
+                    store::security_events::kind::SIGN_IN_FAILED,
+                    Some(serde_json::json!({"method": "password", "client_id": client})),
+                )
+                .await?;
                 let mut blocked = attempts::record_failure(
                     &state.db,
                     &username_key,
@@ -410,6 +418,15 @@ pub async fn post_login(
                     )
                     .await?,
                 );
+                if let Some(until) = blocked {
+                    store::security_events::record(
+                        &state.db,
+                        user.as_ref().map(|u| u.id.as_str()),
+                        store::security_events::kind::LOCKED_OUT,
+                        Some(serde_json::json!({"method": "password", "until": until})),
+                    )
+                    .await?;
+                }
                 let message = match blocked {
                     Some(until) => too_many_attempts(until - now),
                     None => INCORRECT_CREDENTIALS.to_owned(),

@@ -213,6 +213,7 @@ async fn authorization_code(
                     .map_err(internal)?;
                 tracing::warn!(grant = %grant_id, client = %client.client_id,
                     "authorization code replayed; revoked the tokens issued from it");
+                record_reuse(state, &grant_id, &client.client_id, "authorization_code").await?;
             }
             return Err(OAuthError::invalid_grant(
                 "the authorization code was already used",
@@ -327,6 +328,7 @@ async fn refresh_token(
             {
                 tracing::warn!(grant = %grant_id, client = %client.client_id,
                     "a rotated refresh token was presented again; revoked its grant");
+                record_reuse(state, &grant_id, &client.client_id, "refresh_token").await?;
             }
             return Err(invalid());
         }
@@ -393,6 +395,26 @@ async fn refresh_token(
     let response = minted.record(&txn).await.map_err(internal)?;
     txn.commit().await.map_err(internal)?;
     Ok(response)
+}
+
+/// A security event for the grant's user: a token of theirs was replayed (it may have leaked).
+async fn record_reuse(
+    state: &AppState,
+    grant_id: &str,
+    client_id: &str,
+    token: &str,
+) -> Result<(), OAuthError> {
+    let user = store::tokens::grant_user(&state.db, grant_id)
+        .await
+        .map_err(internal)?;
+    store::security_events::record(
+        &state.db,
+        user.as_deref(),
+        store::security_events::kind::TOKEN_REUSED,
+        Some(serde_json::json!({"token": token, "client_id": client_id, "grant": grant_id})),
+    )
+    .await
+    .map_err(internal)
 }
 
 async fn ensure_user_enabled(state: &AppState, user_id: &str) -> Result<(), OAuthError> {

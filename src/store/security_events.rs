@@ -39,6 +39,12 @@ pub mod kind {
     pub const ADMIN_TOKEN_CREATED: &str = "admin_token_created";
     pub const ADMIN_TOKEN_REVOKED: &str = "admin_token_revoked";
     pub const SIGNED_OUT_EVERYWHERE: &str = "signed_out_everywhere";
+    /// A wrong password (for an existing user, or for none: then no user id).
+    pub const SIGN_IN_FAILED: &str = "sign_in_failed";
+    /// Failures blocked further attempts for a while.
+    pub const LOCKED_OUT: &str = "locked_out";
+    /// A rotated refresh token or a used code came back: its grant was revoked.
+    pub const TOKEN_REUSED: &str = "token_reused";
     /// An admin removed a user's passkeys / app / recovery codes.
     pub const FACTORS_RESET: &str = "factors_reset";
     pub const RECOVERY_LINK_CREATED: &str = "recovery_link_created";
@@ -129,6 +135,9 @@ pub fn describe(kind: &str) -> &'static str {
         "recovery_code_used" => "Signed in with a recovery code",
         "second_factor_failed" => "Wrong second-factor code entered",
         kind::CONSENT_GRANTED => "Access given to an app",
+        kind::SIGN_IN_FAILED => "Wrong password entered",
+        kind::LOCKED_OUT => "Sign-in attempts paused after too many failures",
+        kind::TOKEN_REUSED => "An app's old token was used again; its access was revoked",
         kind::FACTORS_RESET => "Sign-in methods reset by an administrator",
         kind::RECOVERY_LINK_CREATED => "Recovery link made by an administrator",
         kind::RECOVERY_LINK_USED => "Recovery link used",

@@ -162,6 +162,17 @@ pub async fn active_grant(
     }))
 }
 
+/// The user a grant (active or not) belongs to.
+pub async fn grant_user(
+    db: &impl ConnectionTrait,
+    grant_id: &str,
+) -> Result<Option<String>, DbErr> {
+    Ok(grant::Entity::find_by_id(grant_id)
+        .one(db)
+        .await?
+        .map(|g| g.user_id))
+}
+
 /// Revokes a grant with every access and refresh token issued under it. Returns whether the
 /// grant was still active.
 pub async fn revoke_grant(

@@ -385,4 +385,29 @@ async fn password_guessing_is_slowed_down_the_same_for_real_and_unknown_username
             .unwrap()
             .contains("Too many failed attempts")
     );
+    // Failures and the lockout are security events (user-less for the unknown name).
+    let count = |kind: &'static str| {
+        let db = server.db.clone();
+        async move {
+            idp::store::security_events::query(
+                &db,
+                &idp::store::security_events::EventFilter {
+                    kind: Some(kind.into()),
+                    ..Default::default()
+                },
+                100,
+                true,
+            )
+            .await
+            .unwrap()
+        }
+    };
+    let failed = count("sign_in_failed").await;
+    assert_eq!(failed.len(), 20);
+    assert_eq!(failed.iter().filter(|e| e.user_id.is_some()).count(), 10);
+    assert_eq!(
+        failed[0].detail.as_ref().unwrap()["client_id"],
+        creds.client.client_id.as_str()
+    );
+    assert_eq!(count("locked_out").await.len(), 2);
 }

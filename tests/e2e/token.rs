@@ -293,6 +293,21 @@ async fn a_replayed_refresh_token_revokes_the_whole_grant() {
         userinfo_status(&server, &second_access).await,
         StatusCode::UNAUTHORIZED
     );
+    // The user's security log says what happened.
+    let events = idp::store::security_events::query(
+        &server.db,
+        &idp::store::security_events::EventFilter {
+            kind: Some("token_reused".into()),
+            ..Default::default()
+        },
+        10,
+        true,
+    )
+    .await
+    .unwrap();
+    assert_eq!(events.len(), 1);
+    assert!(events[0].user_id.is_some());
+    assert_eq!(events[0].detail.as_ref().unwrap()["token"], "refresh_token");
 }
 
 #[tokio::test]
