@@ -103,6 +103,17 @@ impl Browser {
         panic!("cannot start a WebDriver session: {last_error:?}");
     }
 
+    /// Saves a PNG of the page as `<name>.png` in `$IDP_SCREENSHOTS`, when that is set (the
+    /// README's screenshots are made this way: `IDP_SCREENSHOTS=docs/screenshots cargo test`).
+    pub async fn screenshot(&self, name: &str) {
+        let Ok(dir) = std::env::var("IDP_SCREENSHOTS") else {
+            return;
+        };
+        let png = self.client.screenshot().await.unwrap();
+        std::fs::create_dir_all(&dir).unwrap();
+        std::fs::write(std::path::Path::new(&dir).join(format!("{name}.png")), png).unwrap();
+    }
+
     /// Types into the input (or text area) whose `<label>` reads `label`.
     pub async fn fill(&self, label: &str, value: &str) {
         let xpath = format!(

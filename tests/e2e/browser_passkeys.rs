@@ -219,3 +219,74 @@ async fn a_client_asking_for_phishing_resistance_gets_a_passkey_step_up() {
         "{amr}"
     );
 }
+
+/// The hosted pages a person meets, in order, in Chromium: the account page, the sign-in
+/// page, the passkey second step and the consent page of a third-party app. With
+/// `IDP_SCREENSHOTS=DIR` it saves the README's screenshots.
+#[tokio::test]
+async fn a_third_party_app_asks_for_consent_after_a_password_and_a_passkey() {
+    let Some(b) = Browser::start().await else {
+        return;
+    };
+    let server = TestServer::start().await;
+    server.add_user("iris", PASSWORD).await;
+    let app = start_demo_app(&server).await;
+    // The demo app as a third-party app.
+    let client = idp::admin::clients::list(&server.db)
+        .await
+        .map_err(|e| e.to_string())
+        .unwrap()
+        .remove(0);
+    let mut settings = idp::admin::clients::NewClient::from_client(&client);
+    settings.first_party = false;
+    settings.name = "Photo Print".into();
+    idp::admin::clients::update(
+        &server.db,
+        &idp::admin::Actor::Cli,
+        &client.client_id,
+        settings,
+    )
+    .await
+    .map_err(|e| e.to_string())
+    .unwrap();
+
+    b.without_passkey_autofill().await;
+    b.client.set_window_size(900, 900).await.unwrap();
+    b.client.goto(&server.url("/")).await.unwrap();
+    b.add_authenticator().await;
+    password_sign_in_to_account(&b, &server, "iris").await;
+    b.wait_for_text("Your account").await;
+    add_passkey(&b, "Laptop").await;
+    b.screenshot("account").await;
+    b.click_button("Sign out").await;
+    b.wait_for_text("You are signed out").await;
+
+    b.client.goto(&format!("{app}/login")).await.unwrap();
+    b.wait_for_text("Photo Print").await;
+    b.screenshot("sign-in").await;
+    b.fill("Username", "iris").await;
+    b.fill("Password", PASSWORD).await;
+    b.click_button("Sign in").await;
+    b.wait_for_text("Confirm it's you").await;
+    b.screenshot("second-factor").await;
+    b.click_button("Use a passkey").await;
+    let page = b
+        .wait_for_text("Allow Photo Print to use your account?")
+        .await;
+    assert!(
+        page.contains("See your username and name") || page.contains("Know who you are"),
+        "{page}"
+    );
+    b.screenshot("consent").await;
+    b.click_button("Allow").await;
+    b.wait_for_text("Signed in").await;
+    assert_eq!(claim(&b, "acr").await, "phr");
+
+    // The app is now listed on the account page, with "Revoke access".
+    b.client.goto(&server.url("/account")).await.unwrap();
+    let page = b.wait_for_text("Apps with access").await;
+    assert!(
+        page.contains("Photo Print") && page.contains("Revoke access"),
+        "{page}"
+    );
+}
