@@ -64,6 +64,19 @@ async fn admin(
     Ok(Ok(signed_in))
 }
 
+/// The admin behind a form, once the form's CSRF token checks out.
+async fn admin_posting(
+    state: &AppState,
+    session: &Session,
+    csrf_token: &str,
+) -> Result<Result<SignedIn, Response>, PageError> {
+    let signed_in = admin(state, session).await?;
+    if signed_in.is_ok() && !csrf::verify(session, csrf_token).await {
+        return Err(PageError::form_expired());
+    }
+    Ok(signed_in)
+}
+
 #[derive(Deserialize)]
 pub struct AdminQuery {
     /// User search.
@@ -179,16 +192,13 @@ async fn post_client(
     form: Result<Form<ClientForm>, axum::extract::rejection::FormRejection>,
 ) -> Response {
     async {
-        let signed_in = match admin(&state, &session).await? {
-            Ok(admin) => admin,
-            Err(redirect) => return Ok(redirect),
-        };
         let Ok(Form(form)) = form else {
             return Err(PageError::form_expired());
         };
-        if !csrf::verify(&session, &form.csrf_token).await {
-            return Err(PageError::form_expired());
-        }
+        let signed_in = match admin_posting(&state, &session, &form.csrf_token).await? {
+            Ok(admin) => admin,
+            Err(redirect) => return Ok(redirect),
+        };
         let new = NewClient {
             redirect_uris: form
                 .redirect_uris
@@ -251,16 +261,13 @@ async fn post_client_delete(
     form: Result<Form<ClientDeleteForm>, axum::extract::rejection::FormRejection>,
 ) -> Response {
     async {
-        let signed_in = match admin(&state, &session).await? {
-            Ok(admin) => admin,
-            Err(redirect) => return Ok(redirect),
-        };
         let Ok(Form(form)) = form else {
             return Err(PageError::form_expired());
         };
-        if !csrf::verify(&session, &form.csrf_token).await {
-            return Err(PageError::form_expired());
-        }
+        let signed_in = match admin_posting(&state, &session, &form.csrf_token).await? {
+            Ok(admin) => admin,
+            Err(redirect) => return Ok(redirect),
+        };
         let actor = Actor::Admin {
             user_id: signed_in.user.id,
         };
@@ -293,16 +300,13 @@ async fn post_user_action(
     form: Result<Form<UserActionForm>, axum::extract::rejection::FormRejection>,
 ) -> Response {
     async {
-        let signed_in = match admin(&state, &session).await? {
-            Ok(admin) => admin,
-            Err(redirect) => return Ok(redirect),
-        };
         let Ok(Form(form)) = form else {
             return Err(PageError::form_expired());
         };
-        if !csrf::verify(&session, &form.csrf_token).await {
-            return Err(PageError::form_expired());
-        }
+        let signed_in = match admin_posting(&state, &session, &form.csrf_token).await? {
+            Ok(admin) => admin,
+            Err(redirect) => return Ok(redirect),
+        };
         let actor = Actor::Admin {
             user_id: signed_in.user.id,
         };

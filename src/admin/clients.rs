@@ -135,27 +135,8 @@ pub async fn create(
     actor: &Actor,
     new: NewClient,
 ) -> Result<ClientCredentials, AdminError> {
-    let mut client = validate(new, random::client_id(), now())?;
-    let secret = client
-        .token_endpoint_auth_method
-        .uses_secret()
-        .then(random::secret);
-    client.secret_hash = secret.as_deref().map(random::digest);
-    let txn = db.begin_with_options(store::WRITE).await?;
-    store::clients::create(&txn, &client).await?;
-    audit(
-        &txn,
-        actor,
-        None,
-        kind::CLIENT_CREATED,
-        Some(describe(&client)),
-    )
-    .await?;
-    txn.commit().await?;
-    Ok(ClientCredentials {
-        client,
-        client_secret: secret,
-    })
+    let (credentials, _) = store_new(db, actor, new, false).await?;
+    Ok(credentials)
 }
 
 /// Registers a client that asked for it itself (RFC 7591): never first-party, and with a
@@ -167,23 +148,34 @@ pub async fn register(
     mut new: NewClient,
 ) -> Result<(ClientCredentials, String), AdminError> {
     new.first_party = false;
+    let (credentials, token) = store_new(db, actor, new, true).await?;
+    Ok((credentials, token.expect("asked for a registration token")))
+}
+
+/// Validates `new` and stores it with a new id and, for secret-based methods, a new secret;
+/// with `registration_token`, also a registration access token. One transaction with its
+/// audit event.
+async fn store_new(
+    db: &DatabaseConnection,
+    actor: &Actor,
+    new: NewClient,
+    registration_token: bool,
+) -> Result<(ClientCredentials, Option<String>), AdminError> {
     let mut client = validate(new, random::client_id(), now())?;
     let secret = client
         .token_endpoint_auth_method
         .uses_secret()
         .then(random::secret);
     client.secret_hash = secret.as_deref().map(random::digest);
-    let registration_token = random::secret();
+    let token = registration_token.then(random::secret);
     let txn = db.begin_with_options(store::WRITE).await?;
     store::clients::create(&txn, &client).await?;
-    store::clients::set_registration_token(
-        &txn,
-        &client.client_id,
-        &random::digest(&registration_token),
-    )
-    .await?;
     let mut detail = describe(&client);
-    detail["registered"] = true.into();
+    if let Some(token) = &token {
+        store::clients::set_registration_token(&txn, &client.client_id, &random::digest(token))
+            .await?;
+        detail["registered"] = true.into();
+    }
     audit(&txn, actor, None, kind::CLIENT_CREATED, Some(detail)).await?;
     txn.commit().await?;
     Ok((
@@ -191,7 +183,7 @@ pub async fn register(
             client,
             client_secret: secret,
         },
-        registration_token,
+        token,
     ))
 }
 
