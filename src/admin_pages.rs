@@ -289,7 +289,8 @@ pub struct UserActionForm {
     csrf_token: String,
     #[serde(default)]
     user_id: String,
-    /// The button pressed: `disable`, `enable` or `sign-out`.
+    /// The button pressed: `disable`, `enable`, `sign-out`, `require-passkey`,
+    /// `passkey-not-required`, `reset` or `recovery-link`.
     #[serde(default)]
     action: String,
 }
@@ -319,6 +320,31 @@ async fn post_user_action(
             Err(e) => return Err(internal(e)),
         };
         let db = &state.db;
+        if form.action == "recovery-link" {
+            let lifetime = std::time::Duration::from_secs(24 * 3600);
+            let (link, expires_at) = match admin::users::recovery_link(
+                db,
+                &actor,
+                &state.config.issuer,
+                &user.username,
+                lifetime,
+            )
+            .await
+            {
+                Ok(made) => made,
+                Err(AdminError::Invalid(why)) => {
+                    session.insert(FLASH_KEY, why).await?;
+                    return Ok(Redirect::to(ADMIN).into_response());
+                }
+                Err(e) => return Err(internal(e)),
+            };
+            // Shown once, never stored in clear (not even in the flash message).
+            return Ok(state.templates.render(
+                StatusCode::CREATED,
+                "admin_recovery_link.html",
+                context! { username => user.username, link => link, expires_at => expires_at },
+            ));
+        }
         let (result, done) = match form.action.as_str() {
             "disable" => (
                 admin::users::set_disabled(db, &actor, &user.username, true).await,
@@ -331,6 +357,18 @@ async fn post_user_action(
             "sign-out" => (
                 admin::users::sign_out_everywhere(db, &actor, &user.username).await,
                 "signed out everywhere",
+            ),
+            "require-passkey" => (
+                admin::users::set_require_passkey(db, &actor, &user.username, true).await,
+                "must add a passkey at their next sign-in",
+            ),
+            "passkey-not-required" => (
+                admin::users::set_require_passkey(db, &actor, &user.username, false).await,
+                "no longer has to add a passkey",
+            ),
+            "reset" => (
+                admin::users::reset_factors(db, &actor, &user.username, Default::default()).await,
+                "has no passkeys, authenticator app or recovery codes any more",
             ),
             _ => {
                 return Err(PageError::user(

@@ -72,6 +72,14 @@ impl App {
         let secrets = SecretBox::load_or_create(&config.secret_key_file, !has_keys)?;
         let keys = SigningKeys::load(&store::keys::load_or_create(&db, &secrets).await?)?;
         let templates = Templates::load(&config.themes_dir, &config.theme, &config.branding)?;
+        if let Some(ratio) = config.branding.accent_contrast_with_white()
+            && ratio < 4.5
+        {
+            tracing::warn!(
+                accent_color = %config.branding.accent_color,
+                "white button text on branding.accent_color has a contrast of {ratio:.1}:1, below the 4.5:1 of WCAG AA: pick a darker colour"
+            );
+        }
         let passwords = PasswordHasherConfig::new(&config.argon2)?;
         let passkeys = PasskeyService::new(&config)?;
         if passkeys.is_none() {

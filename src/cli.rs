@@ -223,6 +223,14 @@ pub enum UserCommand {
         #[arg(long)]
         off: bool,
     },
+    /// Make a user add a passkey at their next sign-in, after their password (and second
+    /// factor, if any); they cannot finish signing in before. Met once they have a passkey
+    RequirePasskey {
+        username: String,
+        /// Lift the requirement instead
+        #[arg(long)]
+        off: bool,
+    },
     /// Make a one-time sign-up link for someone (needs `signup = "invite"` or `"open"`);
     /// they create their account with a passkey
     Invite {
@@ -841,6 +849,16 @@ async fn user(config: &Config, command: UserCommand) -> CliResult {
                 println!("user {username} no longer has to set up a second factor");
             } else {
                 println!("user {username} must set up a second factor at their next sign-in");
+            }
+        }
+        UserCommand::RequirePasskey { username, off } => {
+            admin::users::set_require_passkey(&db, &Actor::Cli, &username, !off)
+                .await
+                .map_err(admin_error)?;
+            if off {
+                println!("user {username} no longer has to add a passkey");
+            } else {
+                println!("user {username} must add a passkey at their next sign-in");
             }
         }
         UserCommand::Enable { username } => {

@@ -99,6 +99,30 @@ pub struct Branding {
     pub accent_color: String,
 }
 
+impl Branding {
+    /// The WCAG 2.2 contrast ratio of white button text on the accent colour (AA asks 4.5:1).
+    /// `None` if the colour is not valid hex (validation refuses those).
+    pub fn accent_contrast_with_white(&self) -> Option<f64> {
+        let hex = self.accent_color.strip_prefix('#')?;
+        let hex: String = match hex.len() {
+            3 => hex.chars().flat_map(|c| [c, c]).collect(),
+            6 => hex.to_owned(),
+            _ => return None,
+        };
+        let channel = |i: usize| -> Option<f64> {
+            let c = u8::from_str_radix(hex.get(i..i + 2)?, 16).ok()? as f64 / 255.0;
+            // sRGB to linear light (WCAG 2.2, "relative luminance").
+            Some(if c <= 0.04045 {
+                c / 12.92
+            } else {
+                ((c + 0.055) / 1.055).powf(2.4)
+            })
+        };
+        let luminance = 0.2126 * channel(0)? + 0.7152 * channel(2)? + 0.0722 * channel(4)?;
+        Some(1.05 / (luminance + 0.05))
+    }
+}
+
 impl Default for Branding {
     fn default() -> Self {
         Self {
@@ -833,6 +857,23 @@ mod tests {
         let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("idp.toml");
         let shipped: Config = Figment::from(Toml::file_exact(path)).extract().unwrap();
         assert_eq!(shipped, Config::default());
+    }
+
+    #[test]
+    fn the_accent_contrast_follows_wcag() {
+        let ratio = |c: &str| {
+            Branding {
+                accent_color: c.into(),
+                ..Branding::default()
+            }
+            .accent_contrast_with_white()
+        };
+        // Black on white is 21:1, white on white 1:1; the default accent passes AA.
+        assert!((ratio("#000").unwrap() - 21.0).abs() < 1e-9);
+        assert!((ratio("#ffffff").unwrap() - 1.0).abs() < 1e-9);
+        assert!(ratio("#2456d6").unwrap() > 4.5);
+        assert!(ratio("#ffcc00").unwrap() < 4.5);
+        assert_eq!(ratio("blue"), None);
     }
 
     #[test]

@@ -15,6 +15,8 @@ pub struct Model {
     pub disabled: bool,
     /// The user must enroll a second factor at their next sign-in.
     pub require_mfa: bool,
+    /// The user must add a passkey at their next sign-in (if they have none).
+    pub require_passkey: bool,
     /// May use the admin pages and API.
     pub is_admin: bool,
     pub created_at: i64,

@@ -20,6 +20,7 @@ mod m0014_administration;
 mod m0015_consents;
 mod m0016_client_registration;
 mod m0017_recovery_links;
+mod m0018_require_passkey;
 
 pub struct Migrator;
 
@@ -44,6 +45,7 @@ impl MigratorTrait for Migrator {
             Box::new(m0015_consents::Migration),
             Box::new(m0016_client_registration::Migration),
             Box::new(m0017_recovery_links::Migration),
+            Box::new(m0018_require_passkey::Migration),
         ]
     }
 }

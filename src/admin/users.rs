@@ -111,6 +111,27 @@ pub async fn set_require_mfa(
     Ok(())
 }
 
+/// Flags a user to add a passkey at their next sign-in (or, with `false`, unflags). Adding a
+/// passkey, wherever it happens, clears the flag.
+pub async fn set_require_passkey(
+    db: &DatabaseConnection,
+    actor: &Actor,
+    username: &str,
+    require: bool,
+) -> Result<(), AdminError> {
+    let user = find(db, username).await?;
+    let txn = db.begin_with_options(store::WRITE).await?;
+    store::users::set_require_passkey(&txn, &user.id, require).await?;
+    let event = if require {
+        kind::PASSKEY_REQUIRED
+    } else {
+        kind::PASSKEY_NO_LONGER_REQUIRED
+    };
+    audit(&txn, actor, Some(&user.id), event, None).await?;
+    txn.commit().await?;
+    Ok(())
+}
+
 /// Disables (or enables again) a user. Disabling signs them out everywhere and revokes every
 /// grant with its refresh and access tokens, so enabling them later revives nothing.
 pub async fn set_disabled(

@@ -64,6 +64,10 @@ pub fn routes() -> Router<AppState> {
             post(users::require_mfa),
         )
         .route(
+            "/admin/api/v1/users/{id}/require-passkey",
+            post(users::require_passkey),
+        )
+        .route(
             "/admin/api/v1/users/{id}/reset-factors",
             post(users::reset_factors),
         )
@@ -211,6 +215,7 @@ pub fn json<T: Serialize>(status: StatusCode, body: &T) -> Response {
         users::enable,
         users::sign_out,
         users::require_mfa,
+        users::require_passkey,
         users::reset_factors,
         users::recovery_link,
         audit::list,

@@ -30,6 +30,8 @@ pub struct UserView {
     pub disabled: bool,
     /// Must set up a second factor at the next sign-in.
     pub require_mfa: bool,
+    /// Must add a passkey at the next sign-in (cleared once they have one).
+    pub require_passkey: bool,
     pub is_admin: bool,
     /// Unix times.
     pub created_at: i64,
@@ -45,6 +47,7 @@ impl From<User> for UserView {
             name: u.name,
             disabled: u.disabled,
             require_mfa: u.require_mfa,
+            require_passkey: u.require_passkey,
             is_admin: u.is_admin,
             created_at: u.created_at,
             updated_at: u.updated_at,
@@ -103,6 +106,13 @@ pub struct UserSearch {
 #[serde(deny_unknown_fields)]
 pub struct RequireMfaInput {
     /// Whether the user must set up a second factor at the next sign-in.
+    pub required: bool,
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RequirePasskeyInput {
+    /// Whether the user must add a passkey at the next sign-in.
     pub required: bool,
 }
 
@@ -384,6 +394,40 @@ pub async fn require_mfa(
         &id,
         |actor, username| async move {
             admin::users::set_require_mfa(&db, &actor, &username, required).await
+        },
+    )
+    .await
+}
+
+/// Make a user add a passkey at their next sign-in, after whatever else they prove (their
+/// password, an authenticator-app code), or lift that requirement. A user who has a passkey
+/// already meets it.
+#[utoipa::path(post, path = "/admin/api/v1/users/{id}/require-passkey", tag = "users",
+    params(("id" = String, Path, description = "The user's id")),
+    request_body = RequirePasskeyInput,
+    responses((status = 200, body = UserView), (status = 400, body = ErrorBody),
+        (status = 404, body = ErrorBody), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody)))]
+pub async fn require_passkey(
+    State(state): State<AppState>,
+    session: Session,
+    method: Method,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+    body: JsonBody<RequirePasskeyInput>,
+) -> Response {
+    let required = match json_body(body) {
+        Ok(input) => input.required,
+        Err(e) => return error_response(e),
+    };
+    let db = state.db.clone();
+    change_user(
+        &state,
+        &session,
+        &method,
+        &headers,
+        &id,
+        |actor, username| async move {
+            admin::users::set_require_passkey(&db, &actor, &username, required).await
         },
     )
     .await

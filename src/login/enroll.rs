@@ -66,9 +66,7 @@ async fn enrolling(
     tx_id: &str,
 ) -> Result<(LoginTransaction, String), PageError> {
     let tx = load_page_transaction(state, session, tx_id).await?;
-    // After a recovery code alone, only a new passkey may be added: an app code would let
-    // whoever holds one recovery code replace the owner's app and codes.
-    if tx.is_recovering() {
+    if tx.enrolls_passkey_only() {
         return Err(PageError::sign_in_expired());
     }
     let user_id = tx

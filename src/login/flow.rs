@@ -44,11 +44,15 @@ pub enum Step {
         user_id: String,
         factors: Vec<VerifiedFactor>,
     },
-    /// The password was right, but the user must set up a second factor before going on
-    /// (admin-driven onboarding).
+    /// The user must set up a factor before going on: a second factor after a password
+    /// (admin-driven onboarding), a new passkey after a recovery code or link, or a passkey
+    /// an admin asked for (`passkey_required`) after whatever the user proved.
     Enroll {
         user_id: String,
         factors: Vec<VerifiedFactor>,
+        /// Only a passkey will do. Absent from transactions stored before it existed.
+        #[serde(default)]
+        passkey_required: bool,
     },
     /// Every factor the request needs is verified.
     Authenticated { authentication: Authentication },
@@ -232,7 +236,11 @@ impl LoginTransaction {
         let step = if has_second_factor {
             Step::SecondFactor { user_id, factors }
         } else if must_enroll {
-            Step::Enroll { user_id, factors }
+            Step::Enroll {
+                user_id,
+                factors,
+                passkey_required: false,
+            }
         } else {
             Step::Authenticated {
                 authentication: Authentication::new(user_id, factors),
@@ -314,12 +322,16 @@ impl LoginTransaction {
         let Step::Enroll {
             user_id: expected,
             mut factors,
+            passkey_required,
         } = self.step
         else {
             return Err(FlowError::WrongStep);
         };
         if expected != user_id {
             return Err(FlowError::WrongUser);
+        }
+        if passkey_required && !matches!(method, AuthMethod::Passkey { .. }) {
+            return Err(FlowError::WrongStep);
         }
         factors.push(VerifiedFactor { method, at: now });
         Ok(LoginTransaction {
@@ -361,7 +373,11 @@ impl LoginTransaction {
             at: now,
         }];
         Ok(LoginTransaction {
-            step: Step::Enroll { user_id, factors },
+            step: Step::Enroll {
+                user_id,
+                factors,
+                passkey_required: false,
+            },
             ..self
         })
     }
@@ -379,9 +395,52 @@ impl LoginTransaction {
             step: Step::Enroll {
                 user_id,
                 factors: Vec::new(),
+                passkey_required: false,
             },
             ..Self::start(Purpose::Account, browser_binding, now, ttl)
         }
+    }
+
+    /// The user proved everything the sign-in needs, but an admin asked them to add a passkey
+    /// and they have none: they add one before the sign-in finishes. What they proved so far
+    /// stays, and the new passkey joins it.
+    pub fn passkey_enrollment_required(self) -> Result<Self, FlowError> {
+        let Step::Authenticated { authentication } = self.step else {
+            return Err(FlowError::WrongStep);
+        };
+        Ok(LoginTransaction {
+            step: Step::Enroll {
+                user_id: authentication.user_id,
+                factors: authentication.factors,
+                passkey_required: true,
+            },
+            ..self
+        })
+    }
+
+    /// Whether only a new passkey may be enrolled at this step: after a recovery code alone
+    /// (an app code would let whoever holds one recovery code replace the owner's app and
+    /// codes), or because an admin asked for a passkey.
+    pub fn enrolls_passkey_only(&self) -> bool {
+        self.is_recovering()
+            || matches!(
+                &self.step,
+                Step::Enroll {
+                    passkey_required: true,
+                    ..
+                }
+            )
+    }
+
+    /// Whether an admin asked this user to add a passkey, and that is the step.
+    pub fn is_adding_required_passkey(&self) -> bool {
+        matches!(
+            &self.step,
+            Step::Enroll {
+                passkey_required: true,
+                ..
+            }
+        )
     }
 
     /// Whether the user is here to replace lost passkeys (after a recovery code alone).
@@ -623,6 +682,37 @@ mod tests {
             .finish()
             .unwrap();
         assert_eq!(auth.amr(), vec!["pwd", "otp", "mfa"]);
+    }
+
+    #[test]
+    fn a_passkey_asked_for_by_an_admin_joins_what_was_proven() {
+        let proven = start()
+            .password_verified("u".into(), false, false, 20)
+            .unwrap();
+        assert!(!proven.enrolls_passkey_only());
+        let tx = proven.passkey_enrollment_required().unwrap();
+        assert!(tx.enrolls_passkey_only() && tx.is_adding_required_passkey());
+        assert!(!tx.is_recovering());
+        assert_eq!(tx.enrolling_user(), Some("u"));
+        assert_eq!(tx.clone().finish(), Err(FlowError::WrongStep));
+        assert_eq!(
+            tx.clone().passkey_enrollment_required(),
+            Err(FlowError::WrongStep)
+        );
+        // An authenticator app will not do.
+        assert_eq!(
+            tx.clone().enrolled("u", AuthMethod::Totp, 21),
+            Err(FlowError::WrongStep)
+        );
+        let passkey = AuthMethod::Passkey {
+            user_verified: true,
+            backup_eligible: false,
+            backup_state: false,
+            attested_hardware: false,
+        };
+        let (_, auth) = tx.enrolled("u", passkey, 21).unwrap().finish().unwrap();
+        assert_eq!(auth.amr(), vec!["pwd", "pop", "user", "mfa"]);
+        assert_eq!(auth.auth_time, 21);
     }
 
     #[test]

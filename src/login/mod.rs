@@ -307,6 +307,7 @@ pub(crate) async fn render_step_view(
             passkeys => state.passkeys.is_some(),
             signup => state.config.signup == crate::config::SignupMode::Open,
             recovering => tx.is_recovering(),
+            passkey_required => tx.is_adding_required_passkey(),
             from_link => matches!(&tx.step, Step::Enroll { factors, .. } if factors.is_empty()),
             method => method,
             others => others,
@@ -483,6 +484,32 @@ pub async fn post_login(
     .unwrap_or_else(|e: PageError| e.render(&state))
 }
 
+/// If an admin asked the user of this authenticated transaction to add a passkey and they
+/// have none, the transaction at the step where they add one.
+async fn required_passkey_step(
+    state: &AppState,
+    tx: &LoginTransaction,
+) -> Result<Option<LoginTransaction>, PageError> {
+    let Step::Authenticated { authentication } = &tx.step else {
+        return Ok(None);
+    };
+    let Some(user) = store::users::find_by_id(&state.db, &authentication.user_id).await? else {
+        return Ok(None);
+    };
+    if !user.require_passkey || store::passkeys::count(&state.db, &user.id).await? > 0 {
+        return Ok(None);
+    }
+    if state.passkeys.is_none() {
+        tracing::warn!(user = %user.id, "a passkey is required of this user, but passkeys are not configured");
+        return Ok(None);
+    }
+    Ok(Some(
+        tx.clone()
+            .passkey_enrollment_required()
+            .map_err(|_| PageError::sign_in_expired())?,
+    ))
+}
+
 /// Finishes an authenticated transaction and returns where the browser goes next: back to the
 /// client with a code, or to the account page. The transaction is consumed, the session
 /// recorded and the code stored in one database transaction: all of it happens or none.
@@ -492,6 +519,18 @@ pub(crate) async fn complete(
     tx: LoginTransaction,
     origin: &Origin,
 ) -> Result<String, PageError> {
+    if let Some(next) = required_passkey_step(state, &tx).await? {
+        // Consumed once, like a finished sign-in, and put back at the step that adds a passkey.
+        let writer = state.sqlite_writer().await;
+        let db = state.db.begin_with_options(crate::store::WRITE).await?;
+        if !store::transactions::delete(&db, &tx.id).await? {
+            return Err(PageError::sign_in_expired());
+        }
+        store::transactions::insert(&db, &next).await?;
+        db.commit().await?;
+        drop(writer);
+        return Ok(next.next_url());
+    }
     let tx_id = tx.id.clone();
     let browser_binding = tx.browser_binding.clone();
     let (purpose, authentication) = tx.finish().map_err(|_| PageError::sign_in_expired())?;

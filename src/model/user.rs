@@ -12,6 +12,9 @@ pub struct User {
     pub disabled: bool,
     /// Must enroll a second factor at the next sign-in (admin-driven onboarding).
     pub require_mfa: bool,
+    /// Must add a passkey at the next sign-in, whatever else they prove (admin-driven
+    /// passkey onboarding); cleared once they have one.
+    pub require_passkey: bool,
     /// May use the admin pages and API (`idp user grant-admin`).
     pub is_admin: bool,
     pub created_at: i64,

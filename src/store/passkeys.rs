@@ -140,6 +140,8 @@ pub async fn insert(
             AddPasskeyError::Db(e)
         }
     })?;
+    // A passkey meets an admin's "add a passkey at next sign-in", however it was added.
+    super::users::passkey_requirement_met(txn, user_id).await?;
     let codes = if before.has_second_factor() {
         None
     } else {

@@ -33,6 +33,8 @@ pub mod kind {
     pub const USER_ENABLED: &str = "user_enabled";
     pub const MFA_REQUIRED: &str = "mfa_required";
     pub const MFA_NO_LONGER_REQUIRED: &str = "mfa_no_longer_required";
+    pub const PASSKEY_REQUIRED: &str = "passkey_required";
+    pub const PASSKEY_NO_LONGER_REQUIRED: &str = "passkey_no_longer_required";
     pub const ADMIN_GRANTED: &str = "admin_granted";
     pub const ADMIN_REVOKED: &str = "admin_revoked";
     pub const INVITATION_CREATED: &str = "invitation_created";

@@ -24,6 +24,7 @@ impl From<user::Model> for User {
             name: row.name,
             disabled: row.disabled,
             require_mfa: row.require_mfa,
+            require_passkey: row.require_passkey,
             is_admin: row.is_admin,
             created_at: row.created_at,
             updated_at: row.updated_at,
@@ -74,6 +75,7 @@ pub async fn insert(
         name: Set(name),
         disabled: Set(false),
         require_mfa: Set(false),
+        require_passkey: Set(false),
         is_admin: Set(false),
         created_at: Set(now),
         updated_at: Set(now),
@@ -248,6 +250,36 @@ pub async fn set_require_mfa(
         .exec(db)
         .await?;
     Ok(result.rows_affected == 1)
+}
+
+/// Sets whether the user must add a passkey at their next sign-in. Returns `false` if there
+/// is no such user.
+pub async fn set_require_passkey(
+    db: &impl ConnectionTrait,
+    user_id: &str,
+    require: bool,
+) -> Result<bool, DbErr> {
+    let result = user::Entity::update_many()
+        .col_expr(user::Column::RequirePasskey, Expr::value(require))
+        .col_expr(user::Column::UpdatedAt, Expr::value(now()))
+        .filter(user::Column::Id.eq(user_id))
+        .exec(db)
+        .await?;
+    Ok(result.rows_affected == 1)
+}
+
+/// The user added a passkey: an admin's request for one is met.
+pub async fn passkey_requirement_met(
+    db: &impl ConnectionTrait,
+    user_id: &str,
+) -> Result<(), DbErr> {
+    user::Entity::update_many()
+        .col_expr(user::Column::RequirePasskey, Expr::value(false))
+        .filter(user::Column::Id.eq(user_id))
+        .filter(user::Column::RequirePasskey.eq(true))
+        .exec(db)
+        .await?;
+    Ok(())
 }
 
 /// The user's password hash (PHC string), if they have a password.

@@ -67,6 +67,10 @@ const TEMPLATES: &[(&str, &str)] = &[
         include_str!("../../themes/default/templates/admin.html"),
     ),
     (
+        "admin_recovery_link.html",
+        include_str!("../../themes/default/templates/admin_recovery_link.html"),
+    ),
+    (
         "admin_client_created.html",
         include_str!("../../themes/default/templates/admin_client_created.html"),
     ),
@@ -267,7 +271,7 @@ mod tests {
             tx => "t", csrf_token => "c", username => "u", error => "e", client_name => "App",
             passkeys => vec![passkey], passkeys_enabled => true, has_password => true,
             user => minijinja::context! { username => "u", name => "U" },
-            title => "T", message => "M",
+            title => "T", message => "M", expires_at => 1_700_000_000, link => "https://l",
         };
         for (name, _) in TEMPLATES {
             let response = templates.render(StatusCode::OK, name, context.clone());

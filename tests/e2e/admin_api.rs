@@ -910,3 +910,174 @@ async fn an_admin_reset_and_recovery_link_let_a_user_enroll_again() {
         assert_eq!(events.len(), 1, "{kind}");
     }
 }
+
+/// Adds a passkey at the sign-in step `enroll_url` shows (the `Add a passkey` page), as the
+/// page's script would; returns the JSON answer of the finish call.
+async fn add_required_passkey(
+    server: &TestServer,
+    http: &reqwest::Client,
+    enroll_url: &str,
+) -> Value {
+    let html = http
+        .get(enroll_url)
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        html.contains("<h1>Add a passkey</h1>")
+            && html.contains("Your administrator asks you to add a passkey"),
+        "{html}"
+    );
+    assert!(
+        !html.contains("Set up an authenticator app"),
+        "only a passkey will do"
+    );
+    let tx = query_param(enroll_url, "tx").unwrap();
+    let csrf = meta_csrf(&html);
+    // An app instead is refused, and there is no finishing without the passkey.
+    let app = http
+        .get(server.url(&format!("/login/enroll/totp?tx={tx}")))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(app.status(), StatusCode::BAD_REQUEST);
+    let early = http
+        .post(server.url("/login/continue"))
+        .form(&[("tx", tx.as_str()), ("csrf_token", csrf.as_str())])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(early.status(), StatusCode::BAD_REQUEST);
+
+    let post = |path: &str, body: Value| {
+        http.post(server.url(path))
+            .header("x-csrf-token", csrf.clone())
+            .json(&body)
+            .send()
+    };
+    let begin: Value = post("/login/enroll/passkey/begin", json!({"tx": tx}))
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let credential = crate::signup::register(server, &mut SoftPasskey::new(true), &begin);
+    let done = post(
+        "/login/enroll/passkey/finish",
+        json!({"tx": tx, "ceremony": begin["ceremony"], "credential": credential}),
+    )
+    .await
+    .unwrap();
+    assert_eq!(done.status(), StatusCode::OK);
+    done.json().await.unwrap()
+}
+
+#[tokio::test]
+async fn a_user_asked_for_a_passkey_adds_one_before_the_sign_in_finishes() {
+    let server = TestServer::start().await;
+    let admin = Admin::new(&server).await;
+    let creds = server.confidential_client().await;
+    let client_id = creds.client.client_id.clone();
+
+    // Refusals first: a body that is not the flag, a user who does not exist.
+    let nina = server.add_user("nina", PASSWORD).await.id;
+    let path = format!("/users/{nina}/require-passkey");
+    let (status, _) = admin
+        .send(
+            &server,
+            reqwest::Method::POST,
+            &path,
+            Some(json!({"required": "yes"})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    let (status, _) = admin
+        .send(
+            &server,
+            reqwest::Method::POST,
+            "/users/no-such-user/require-passkey",
+            Some(json!({"required": true})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    let (status, user) = admin
+        .send(
+            &server,
+            reqwest::Method::POST,
+            &path,
+            Some(json!({"required": true})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{user}");
+    assert_eq!(user["require_passkey"], true);
+
+    // Nina has only a password: after it, she adds a passkey; it is her first second factor,
+    // so her recovery codes come before she goes back to the app.
+    let (http, page) = crate::totp::password_step(&server, &client_id, "nina").await;
+    let done = add_required_passkey(&server, &http, &page).await;
+    let codes_url = server.url(done["redirect"].as_str().unwrap());
+    let codes = http
+        .get(&codes_url)
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(codes.contains("Save your recovery codes"), "{codes}");
+    let back = Form::parse(&codes)
+        .submit(&http, &codes_url, "Continue")
+        .await;
+    let claims = crate::totp::exchange(&server, &creds, &location(&back)).await;
+    let amr: Vec<&str> = claims["amr"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v.as_str().unwrap())
+        .collect();
+    assert!(amr.contains(&"pwd") && amr.contains(&"mfa"), "{amr:?}");
+    let (_, user) = admin.get(&server, &format!("/users/{nina}")).await;
+    assert_eq!(user["require_passkey"], false, "met once she has a passkey");
+
+    // Otto signs in with a password and an authenticator app; he is asked after both, and the
+    // passkey completes the sign-in at once (he has recovery codes already).
+    let account = sign_in_to_account(&server, "otto").await;
+    let (setup_key, _) = crate::totp::enroll_totp(&server, &account).await;
+    idp::admin::users::set_require_passkey(&server.db, &Actor::Cli, "otto", true)
+        .await
+        .map_err(|e| e.to_string())
+        .unwrap();
+    let (http, page) = crate::totp::password_step(&server, &client_id, "otto").await;
+    // The next time step's code: the current one was spent setting the app up.
+    let verified = crate::totp::submit_code(
+        &http,
+        &page,
+        "Authentication code",
+        &crate::totp::oathtool(&setup_key, 30),
+    )
+    .await;
+    assert_eq!(verified.status(), StatusCode::SEE_OTHER);
+    let enroll_url = server.url(&location(&verified));
+    let done = add_required_passkey(&server, &http, &enroll_url).await;
+    let claims = crate::totp::exchange(&server, &creds, done["redirect"].as_str().unwrap()).await;
+    let amr = claims["amr"].as_array().unwrap();
+    assert!(
+        amr.contains(&json!("pwd")) && amr.contains(&json!("otp")),
+        "what he proved before stays: {amr:?}"
+    );
+    assert_eq!(
+        idp::store::passkeys::count(&server.db, &account.user.id)
+            .await
+            .unwrap(),
+        1
+    );
+
+    // Each request is in the audit log, naming who asked.
+    let events = admin.events(&server, "passkey_required").await;
+    assert_eq!(events.len(), 2);
+    assert!(events.iter().any(|e| e["actor"] == "cli"));
+    assert!(events.iter().any(|e| e["user_id"] == nina.as_str()));
+}

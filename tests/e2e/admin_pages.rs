@@ -117,6 +117,36 @@ async fn admin_pages_need_an_admin_with_a_passkey_and_their_forms_a_csrf_token()
     );
     act("enable", csrf.clone()).await;
     act("sign-out", csrf.clone()).await;
+    act("require-passkey", csrf.clone()).await;
+    let html = http
+        .get(server.url("/admin?q=tim"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        html.contains("tim must add a passkey at their next sign-in.")
+            && html.contains("Stop requiring a passkey"),
+        "{html}"
+    );
+    act("passkey-not-required", csrf.clone()).await;
+    assert!(
+        !idp::admin::users::get(&server.db, &target.id)
+            .await
+            .map_err(|e| e.to_string())
+            .unwrap()
+            .require_passkey
+    );
+    assert_eq!(location(&act("reset", csrf.clone()).await), "/admin");
+    let made = act("recovery-link", csrf.clone()).await;
+    assert_eq!(made.status(), StatusCode::CREATED);
+    let html = made.text().await.unwrap();
+    assert!(
+        html.contains("Recovery link for tim") && html.contains("recovery"),
+        "{html}"
+    );
     assert!(
         !idp::admin::users::get(&server.db, &target.id)
             .await
@@ -147,7 +177,15 @@ async fn admin_pages_need_an_admin_with_a_passkey_and_their_forms_a_csrf_token()
     .await
     .unwrap();
     let kinds: Vec<_> = events.iter().map(|e| e.kind.as_str()).collect();
-    for kind in ["user_disabled", "user_enabled", "signed_out_everywhere"] {
+    for kind in [
+        "user_disabled",
+        "user_enabled",
+        "signed_out_everywhere",
+        "passkey_required",
+        "passkey_no_longer_required",
+        "factors_reset",
+        "recovery_link_created",
+    ] {
         assert!(kinds.contains(&kind), "{kinds:?}");
     }
     assert!(

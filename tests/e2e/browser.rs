@@ -231,6 +231,94 @@ impl Browser {
             .unwrap_or_else(|e| panic!("WebDriver {path}: {e}"))
     }
 
+    /// Makes pages see `prefers-color-scheme: scheme` (`light` or `dark`), as a system in
+    /// that mode would report it.
+    pub async fn emulate_color_scheme(&self, scheme: &str) {
+        self.client
+            .issue_cmd(WebDriverCommand {
+                method: http::Method::POST,
+                path: "goog/cdp/execute".into(),
+                body: Some(json!({
+                    "cmd": "Emulation.setEmulatedMedia",
+                    "params": {"features": [{"name": "prefers-color-scheme", "value": scheme}]},
+                })),
+            })
+            .await
+            .expect("CDP through chromedriver");
+    }
+
+    /// The texts of the current page whose colour, against what is painted behind them, has
+    /// a contrast under 4.5:1 (WCAG 2.2 SC 1.4.3), each as `TAG "text": ratio`. Colours are
+    /// the browser's computed ones, resolved through a canvas (so `color-mix()` and system
+    /// colours count as painted); backgrounds are composited up to the page's.
+    pub async fn low_contrast_texts(&self) -> Vec<String> {
+        const SCRIPT: &str = r#"
+            const canvas = document.createElement('canvas');
+            canvas.width = canvas.height = 1;
+            const ctx = canvas.getContext('2d', { willReadFrequently: true });
+            const rgba = (css) => {
+                ctx.clearRect(0, 0, 1, 1);
+                ctx.fillStyle = 'rgba(0, 0, 0, 0)';
+                ctx.fillStyle = css;
+                ctx.fillRect(0, 0, 1, 1);
+                const d = ctx.getImageData(0, 0, 1, 1).data;
+                return [d[0], d[1], d[2], d[3] / 255];
+            };
+            const over = (top, below, alpha) =>
+                [0, 1, 2].map((i) => top[i] * alpha + below[i] * (1 - alpha)).concat([1]);
+            const luminance = (c) => {
+                const [r, g, b] = c.slice(0, 3).map((v) => {
+                    v /= 255;
+                    return v <= 0.04045 ? v / 12.92 : Math.pow((v + 0.055) / 1.055, 2.4);
+                });
+                return 0.2126 * r + 0.7152 * g + 0.0722 * b;
+            };
+            const contrast = (a, b) => {
+                const [hi, lo] = [luminance(a), luminance(b)].sort((x, y) => y - x);
+                return (hi + 0.05) / (lo + 0.05);
+            };
+            const page = over(rgba(getComputedStyle(document.body).backgroundColor), [255, 255, 255], 1);
+            const low = [];
+            for (const el of document.body.querySelectorAll('*')) {
+                const ownText = [...el.childNodes]
+                    .filter((n) => n.nodeType === Node.TEXT_NODE)
+                    .map((n) => n.textContent.trim())
+                    .join(' ')
+                    .trim();
+                if (!ownText || el.disabled || el.getClientRects().length === 0) continue;
+                const style = getComputedStyle(el);
+                if (style.visibility !== 'visible') continue;
+                const chain = [];
+                let opacity = 1;
+                for (let e = el; e && e !== document.body; e = e.parentElement) {
+                    chain.push(e);
+                    opacity *= parseFloat(getComputedStyle(e).opacity);
+                }
+                let behind = page;
+                for (const e of chain.reverse()) {
+                    const bg = rgba(getComputedStyle(e).backgroundColor);
+                    behind = over(bg, behind, bg[3]);
+                }
+                const fg = rgba(style.color);
+                const painted = over(fg, behind, fg[3] * opacity);
+                const ratio = contrast(painted, behind);
+                if (ratio < 4.5) low.push(`${el.tagName} "${ownText.slice(0, 40)}": ${ratio.toFixed(2)}`);
+            }
+            return low;
+        "#;
+        let found = self.client.execute(SCRIPT, vec![]).await.unwrap();
+        serde_json::from_value(found).unwrap()
+    }
+
+    /// Asserts that the current page reads at 4.5:1 or better in light and in dark mode.
+    pub async fn assert_readable(&self, page: &str) {
+        for scheme in ["dark", "light"] {
+            self.emulate_color_scheme(scheme).await;
+            let low = self.low_contrast_texts().await;
+            assert!(low.is_empty(), "{page} in {scheme} mode: {low:#?}");
+        }
+    }
+
     /// Waits for the page to stop showing `text` (the next page to load) and returns its
     /// source.
     pub async fn wait_for_text_gone(&self, text: &str) -> String {

@@ -1,5 +1,6 @@
 //! The admin pages in a real browser: an admin who signed in with a passkey registers a
-//! client from the web page; a password sign-in is not enough.
+//! client from the web page; a password sign-in is not enough. Every page on the way is
+//! checked for text contrast (4.5:1, WCAG AA) in light and in dark mode.
 
 use fantoccini::Locator;
 
@@ -23,10 +24,13 @@ async fn an_admin_signed_in_with_a_passkey_registers_a_client_on_the_admin_page(
     b.add_authenticator().await;
     // Signed in with a password, Ada adds a passkey; the admin page still refuses her.
     b.client.goto(&server.url("/account")).await.unwrap();
+    b.wait_for_text("Sign in").await;
+    b.assert_readable("the sign-in page").await;
     b.fill("Username", "ada").await;
     b.fill("Password", PASSWORD).await;
     b.click_button("Sign in").await;
     b.wait_for_text("Your account").await;
+    b.assert_readable("the account page").await;
     b.fill("Passkey name", "Admin key").await;
     b.click_button("Add a passkey").await;
     b.wait_for_text("New name for Admin key").await;
@@ -43,6 +47,7 @@ async fn an_admin_signed_in_with_a_passkey_registers_a_client_on_the_admin_page(
     b.wait_for_text("Your account").await;
     b.client.goto(&server.url("/admin")).await.unwrap();
     b.wait_for_text("Register a client").await;
+    b.assert_readable("the admin page").await;
 
     // A bad redirect URI is refused on the page, and nothing is registered.
     b.fill("Name", "Shop").await;
@@ -66,6 +71,7 @@ async fn an_admin_signed_in_with_a_passkey_registers_a_client_on_the_admin_page(
     .await;
     b.click_button("Register client").await;
     b.wait_for_text("Client registered").await;
+    b.assert_readable("the new client's page").await;
     let client_id = b
         .client
         .find(Locator::Id("client-id"))

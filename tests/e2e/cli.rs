@@ -379,6 +379,21 @@ async fn require_mfa_flags_a_user_and_names_unknown_ones() {
     assert_eq!(users[0]["require_mfa"], false);
     let unknown = cli.fails(cli.run(&["user", "require-mfa", "nobody"]));
     assert!(unknown.contains("nobody"), "{unknown}");
+
+    // A passkey, likewise.
+    assert!(
+        cli.ok(&["user", "require-passkey", "ida"])
+            .contains("must add a passkey at their next sign-in")
+    );
+    let users: serde_json::Value =
+        serde_json::from_str(&cli.ok(&["user", "list", "--json"])).unwrap();
+    assert_eq!(users[0]["require_passkey"], true);
+    cli.ok(&["user", "require-passkey", "ida", "--off"]);
+    let users: serde_json::Value =
+        serde_json::from_str(&cli.ok(&["user", "list", "--json"])).unwrap();
+    assert_eq!(users[0]["require_passkey"], false);
+    let unknown = cli.fails(cli.run(&["user", "require-passkey", "nobody"]));
+    assert!(unknown.contains("nobody"), "{unknown}");
 }
 
 #[tokio::test]
