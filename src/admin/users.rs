@@ -5,7 +5,7 @@ use serde_json::json;
 
 use super::{Actor, AdminError, audit};
 use crate::{
-    crypto::password::PasswordHasherConfig,
+    crypto::{at_rest::SecretBox, password::PasswordHasherConfig},
     model::{
         now,
         user::{User, normalize_username, validate_password, validate_username},
@@ -18,6 +18,62 @@ pub async fn find(db: &DatabaseConnection, username: &str) -> Result<User, Admin
     store::users::find_by_username(db, &normalize_username(username))
         .await?
         .ok_or_else(|| AdminError::NotFound(format!("no user named {username:?}")))
+}
+
+/// One of a user's sign-in methods as an admin sees it: what it is, when it was added and
+/// last used. Never a secret.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct SignInMethod {
+    /// `password`, `passkey` or `totp`.
+    pub kind: &'static str,
+    /// The passkey's name; none for the others.
+    pub name: Option<String>,
+    pub created_at: Option<i64>,
+    pub last_used_at: Option<i64>,
+}
+
+/// A user's sign-in methods and how many unused recovery codes they have.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct SignInMethods {
+    pub methods: Vec<SignInMethod>,
+    pub recovery_codes_left: u64,
+}
+
+/// What the user with id `user_id` can sign in with.
+pub async fn sign_in_methods(
+    db: &DatabaseConnection,
+    secrets: &SecretBox,
+    user_id: &str,
+) -> Result<SignInMethods, AdminError> {
+    let mut methods = Vec::new();
+    if store::users::password_hash(db, user_id).await?.is_some() {
+        methods.push(SignInMethod {
+            kind: "password",
+            name: None,
+            created_at: None,
+            last_used_at: None,
+        });
+    }
+    for passkey in store::passkeys::list(db, user_id).await? {
+        methods.push(SignInMethod {
+            kind: "passkey",
+            name: Some(passkey.name),
+            created_at: Some(passkey.created_at),
+            last_used_at: passkey.last_used_at,
+        });
+    }
+    if let Some(totp) = store::totp::active(db, secrets, user_id).await? {
+        methods.push(SignInMethod {
+            kind: "totp",
+            name: None,
+            created_at: Some(totp.created_at),
+            last_used_at: totp.last_used_at,
+        });
+    }
+    Ok(SignInMethods {
+        methods,
+        recovery_codes_left: store::recovery_codes::remaining(db, user_id).await?,
+    })
 }
 
 /// The user with id `user_id`.

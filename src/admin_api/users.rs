@@ -207,35 +207,20 @@ pub async fn show(
         let user = admin::users::get(&state.db, &id)
             .await
             .map_err(admin_error)?;
-        let mut factors = Vec::new();
-        if store::users::password_hash(&state.db, &user.id)
-            .await?
-            .is_some()
-        {
-            factors.push(FactorView {
-                kind: "password".into(),
-                name: None,
-                created_at: None,
-                last_used_at: None,
-            });
-        }
-        for passkey in store::passkeys::list(&state.db, &user.id).await? {
-            factors.push(FactorView {
-                kind: "passkey".into(),
-                name: Some(passkey.name),
-                created_at: Some(passkey.created_at),
-                last_used_at: passkey.last_used_at,
-            });
-        }
-        if let Some(totp) = store::totp::active(&state.db, &state.secrets, &user.id).await? {
-            factors.push(FactorView {
-                kind: "totp".into(),
-                name: None,
-                created_at: Some(totp.created_at),
-                last_used_at: totp.last_used_at,
-            });
-        }
-        let recovery_codes_left = store::recovery_codes::remaining(&state.db, &user.id).await?;
+        let methods = admin::users::sign_in_methods(&state.db, &state.secrets, &user.id)
+            .await
+            .map_err(admin_error)?;
+        let factors = methods
+            .methods
+            .into_iter()
+            .map(|m| FactorView {
+                kind: m.kind.into(),
+                name: m.name,
+                created_at: m.created_at,
+                last_used_at: m.last_used_at,
+            })
+            .collect();
+        let recovery_codes_left = methods.recovery_codes_left;
         Ok(json(
             StatusCode::OK,
             &UserDetail {

@@ -67,6 +67,14 @@ const TEMPLATES: &[(&str, &str)] = &[
         include_str!("../../themes/default/templates/admin.html"),
     ),
     (
+        "admin_client.html",
+        include_str!("../../themes/default/templates/admin_client.html"),
+    ),
+    (
+        "admin_user.html",
+        include_str!("../../themes/default/templates/admin_user.html"),
+    ),
+    (
         "admin_recovery_link.html",
         include_str!("../../themes/default/templates/admin_recovery_link.html"),
     ),
@@ -272,6 +280,11 @@ mod tests {
             passkeys => vec![passkey], passkeys_enabled => true, has_password => true,
             user => minijinja::context! { username => "u", name => "U" },
             title => "T", message => "M", expires_at => 1_700_000_000, link => "https://l",
+            u => minijinja::context! { id => "i", username => "u", created_at => 1_700_000_000 },
+            methods => vec![minijinja::context! { kind => "passkey", name => "Key", created_at => 1_700_000_000 }],
+            recovery_codes_left => 10,
+            settings => minijinja::context! { name => "S", id_token_alg => "ES256" },
+            levels => vec!["pwd"], algs => vec!["ES256"], created_at => 1_700_000_000,
         };
         for (name, _) in TEMPLATES {
             let response = templates.render(StatusCode::OK, name, context.clone());

@@ -165,6 +165,26 @@ async fn admin_pages_need_an_admin_with_a_passkey_and_their_forms_a_csrf_token()
         .await
         .unwrap();
     assert!(html.contains("No users match"), "{html}");
+
+    // The audit log, filtered by user (name or id), type and days.
+    let audit = |query: String| {
+        let http = http.clone();
+        let url = server.url(&format!("/admin?{query}"));
+        async move { self::page(&http, url).await }
+    };
+    let (status, html) = audit("user=tim&type=user_disabled".into()).await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(
+        html.contains("<td>user_disabled</td>") && !html.contains("<td>user_enabled</td>"),
+        "{html}"
+    );
+    let (_, html) = audit(format!("user={}&type=user_enabled", target.id)).await;
+    assert!(html.contains("<td>user_enabled</td>"), "{html}");
+    let (_, html) = audit("from=2000-01-01&to=2000-01-02".into()).await;
+    assert!(html.contains("No events."), "{html}");
+    let (status, html) = audit("from=last-week".into()).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    assert!(html.contains("Not a date"), "{html}");
     let events = idp::store::security_events::query(
         &server.db,
         &idp::store::security_events::EventFilter {
@@ -215,4 +235,367 @@ async fn admin_pages_need_an_admin_with_a_passkey_and_their_forms_a_csrf_token()
             .await
             .is_err()
     );
+}
+
+/// Ada, an admin signed in with her passkey in a fresh browser; returns that browser and her
+/// account.
+async fn admin_with_passkey(server: &TestServer) -> (reqwest::Client, idp::model::user::User) {
+    let creds = server.confidential_client().await;
+    let account = sign_in_to_account(server, "ada").await;
+    let mut soft = SoftPasskey::new(true);
+    let credential_id = account.register(server, &mut soft).await;
+    idp::admin::users::set_admin(&server.db, &Actor::Cli, "ada", true)
+        .await
+        .map_err(|e| e.to_string())
+        .unwrap();
+    let signed_in = open_sign_in(server, &creds.client.client_id).await;
+    let (ceremony, options) = signed_in.begin(server, &credential_id).await;
+    let credential = assertion(server, &mut soft, options, &account.user.id);
+    let finished = signed_in.finish(server, &ceremony, &credential).await;
+    assert_eq!(finished.status(), StatusCode::OK);
+    (signed_in.http, account.user)
+}
+
+async fn page(http: &reqwest::Client, url: String) -> (StatusCode, String) {
+    let response = http.get(url).send().await.unwrap();
+    (response.status(), response.text().await.unwrap())
+}
+
+#[tokio::test]
+async fn an_admin_adds_a_user_sees_their_sign_in_methods_and_deletes_them() {
+    let server = TestServer::start().await;
+    let (http, ada) = admin_with_passkey(&server).await;
+    let (_, html) = page(&http, server.url("/admin")).await;
+    assert!(html.contains("Add a user"), "{html}");
+    let csrf = meta_csrf(&html);
+
+    // A bad username is refused on the page, and nobody is added.
+    let add = |username: &'static str, csrf: String| {
+        http.post(server.url("/admin/users"))
+            .form(&[
+                ("csrf_token", csrf.as_str()),
+                ("username", username),
+                ("name", "Walter"),
+                ("email", ""),
+            ])
+            .send()
+    };
+    let refused = add("no spaces here", csrf.clone()).await.unwrap();
+    assert_eq!(refused.status(), StatusCode::BAD_REQUEST);
+    assert!(refused.text().await.unwrap().contains("role=\"alert\""));
+    assert_eq!(
+        add("walt", "forged".into()).await.unwrap().status(),
+        StatusCode::FORBIDDEN
+    );
+    assert_eq!(
+        idp::admin::users::list(&server.db)
+            .await
+            .map_err(|e| e.to_string())
+            .unwrap()
+            .len(),
+        1
+    );
+
+    // Added without a password: his page says how he gets in.
+    let added = add("Walt", csrf.clone()).await.unwrap();
+    assert_eq!(added.status(), StatusCode::SEE_OTHER);
+    let walt = idp::admin::users::find(&server.db, "walt")
+        .await
+        .map_err(|e| e.to_string())
+        .unwrap();
+    assert_eq!(location(&added), format!("/admin/users/{}", walt.id));
+    assert_eq!(walt.name.as_deref(), Some("Walter"));
+    let (status, html) = page(&http, server.url(&location(&added))).await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(
+        html.contains("User walt")
+            && html.contains("walt added. Make a recovery link")
+            && html.contains("No way to sign in"),
+        "{html}"
+    );
+
+    // Tim's page lists his password and passkey with their dates, never a secret.
+    let tim = sign_in_to_account(&server, "tim").await;
+    tim.register(&server, &mut SoftPasskey::new(true)).await;
+    let (_, html) = page(&http, server.url(&format!("/admin/users/{}", tim.user.id))).await;
+    assert!(
+        html.contains("<td>Password</td>") && html.contains("<td>Passkey</td>"),
+        "{html}"
+    );
+    assert!(html.contains("Soft key") && html.contains("data-recovery-codes-left>10<"));
+    assert!(
+        !html.contains("$argon2") && !html.contains("\"cred\""),
+        "{html}"
+    );
+
+    // Actions from a user's page come back to it; an admin cannot lock herself out here.
+    let act = |user_id: String, action: &'static str| {
+        http.post(server.url("/admin/users/action"))
+            .form(&[
+                ("csrf_token", csrf.clone()),
+                ("user_id", user_id),
+                ("action", action.into()),
+                ("return_to", "user".into()),
+            ])
+            .send()
+    };
+    let done = act(tim.user.id.clone(), "require-passkey").await.unwrap();
+    assert_eq!(location(&done), format!("/admin/users/{}", tim.user.id));
+    for action in ["delete", "disable", "reset"] {
+        let refused = act(ada.id.clone(), action).await.unwrap();
+        assert_eq!(location(&refused), format!("/admin/users/{}", ada.id));
+    }
+    let (_, html) = page(&http, server.url(&format!("/admin/users/{}", ada.id))).await;
+    assert!(
+        html.contains("cannot do that to your own account"),
+        "{html}"
+    );
+    assert!(
+        !html.contains("Delete user"),
+        "no delete button for oneself"
+    );
+    let still = idp::admin::users::get(&server.db, &ada.id)
+        .await
+        .map_err(|e| e.to_string())
+        .unwrap();
+    assert!(!still.disabled);
+    assert_eq!(
+        idp::store::passkeys::count(&server.db, &ada.id)
+            .await
+            .unwrap(),
+        1
+    );
+
+    // Deleting Walt: back to the list; his page is gone.
+    let deleted = act(walt.id.clone(), "delete").await.unwrap();
+    assert_eq!(location(&deleted), "/admin");
+    let (_, html) = page(&http, server.url("/admin")).await;
+    assert!(html.contains("walt deleted."), "{html}");
+    let (status, html) = page(&http, server.url(&format!("/admin/users/{}", walt.id))).await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    assert!(html.contains("No such user"));
+    let (status, _) = page(&http, server.url("/admin/users/nobody")).await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    // Not for anyone else.
+    let (status, _) = page(
+        &tim.http,
+        server.url(&format!("/admin/users/{}", tim.user.id)),
+    )
+    .await;
+    assert_eq!(status, StatusCode::FORBIDDEN);
+
+    let events = idp::store::security_events::query(
+        &server.db,
+        &idp::store::security_events::EventFilter {
+            user_id: Some(walt.id.clone()),
+            ..Default::default()
+        },
+        10,
+        true,
+    )
+    .await
+    .unwrap();
+    let kinds: Vec<_> = events.iter().map(|e| e.kind.as_str()).collect();
+    assert!(
+        kinds.contains(&"user_created") && kinds.contains(&"account_deleted"),
+        "{kinds:?}"
+    );
+    assert!(
+        events
+            .iter()
+            .all(|e| e.actor.as_deref() == Some(&format!("admin:{}", ada.id)))
+    );
+}
+
+/// The introspection endpoint's answer to a client authenticating with `secret`.
+async fn introspect_as(server: &TestServer, client_id: &str, secret: &str) -> StatusCode {
+    reqwest::Client::new()
+        .post(server.url("/introspect"))
+        .basic_auth(client_id, Some(secret))
+        .form(&[("token", "not-a-token")])
+        .send()
+        .await
+        .unwrap()
+        .status()
+}
+
+#[tokio::test]
+async fn an_admin_changes_a_clients_settings_and_rotates_its_secret_on_its_page() {
+    let server = TestServer::start().await;
+    let (http, ada) = admin_with_passkey(&server).await;
+    let creds = server.confidential_client().await;
+    let id = creds.client.client_id.clone();
+    let url = server.url(&format!("/admin/clients/{id}"));
+
+    // Listed with a link to its page, which shows what it is and its settings.
+    let (_, html) = page(&http, server.url("/admin")).await;
+    assert!(
+        html.contains(&format!("href=\"/admin/clients/{id}\"")),
+        "{html}"
+    );
+    let (status, html) = page(&http, url.clone()).await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(
+        html.contains("client_secret_basic") && html.contains("Rotate secret"),
+        "{html}"
+    );
+    let csrf = meta_csrf(&html);
+    let mut form = Form::parse(&html);
+    assert!(
+        form.fields
+            .contains(&("redirect_uris".into(), REDIRECT_URI.into()))
+    );
+    form.fill("Name", "Renamed app")
+        .fill(
+            "Redirect URIs (one per line)",
+            &format!("{REDIRECT_URI}\nhttps://app.example/other"),
+        )
+        .fill(
+            "Access token lifetime (e.g. 15m; empty: the server's)",
+            "15m",
+        )
+        .fill("Logo URL (optional)", "https://app.example/logo.png");
+
+    // Refused changes say why, keep what was typed, and change nothing.
+    let mut bad = form.clone();
+    bad.fill("Redirect URIs (one per line)", "http://evil.example/cb");
+    let refused = bad.submit(&http, &url, "Save changes").await;
+    assert_eq!(refused.status(), StatusCode::BAD_REQUEST);
+    let html = refused.text().await.unwrap();
+    assert!(html.contains("role=\"alert\""), "{html}");
+    assert!(
+        Form::parse(&html)
+            .fields
+            .contains(&("redirect_uris".into(), "http://evil.example/cb".into())),
+        "what was typed stays"
+    );
+    let mut bad = form.clone();
+    bad.fill(
+        "Refresh token lifetime (e.g. 30d; empty: the server's)",
+        "soon",
+    );
+    let refused = bad.submit(&http, &url, "Save changes").await;
+    assert_eq!(refused.status(), StatusCode::BAD_REQUEST);
+    assert!(
+        refused
+            .text()
+            .await
+            .unwrap()
+            .contains("Refresh token lifetime")
+    );
+    let forged = http
+        .post(&url)
+        .form(&[("csrf_token", "forged"), ("name", "Evil")])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(forged.status(), StatusCode::FORBIDDEN);
+    let unchanged = idp::admin::clients::get(&server.db, &id)
+        .await
+        .map_err(|e| e.to_string())
+        .unwrap();
+    assert_eq!(unchanged.name, creds.client.name);
+    assert_eq!(unchanged.redirect_uris, vec![REDIRECT_URI]);
+
+    // Saved: the stored client has the new settings, the rest as it was.
+    let saved = form.submit(&http, &url, "Save changes").await;
+    assert_eq!(saved.status(), StatusCode::SEE_OTHER);
+    assert_eq!(location(&saved), format!("/admin/clients/{id}"));
+    let (_, html) = page(&http, url.clone()).await;
+    assert!(html.contains("Settings saved."), "{html}");
+    let client = idp::admin::clients::get(&server.db, &id)
+        .await
+        .map_err(|e| e.to_string())
+        .unwrap();
+    assert_eq!(client.name, "Renamed app");
+    assert_eq!(
+        client.redirect_uris,
+        vec![REDIRECT_URI, "https://app.example/other"]
+    );
+    assert_eq!(client.access_token_lifetime, Some(900));
+    assert_eq!(
+        client.logo_uri.as_deref(),
+        Some("https://app.example/logo.png")
+    );
+    assert_eq!(client.grant_types, unchanged.grant_types);
+    assert_eq!(
+        client.token_endpoint_auth_method,
+        unchanged.token_endpoint_auth_method
+    );
+
+    // A new secret, shown once; the old one stops working.
+    assert_eq!(
+        introspect_as(&server, &id, &creds.client_secret.clone().unwrap()).await,
+        StatusCode::OK
+    );
+    let rotate = server.url(&format!("/admin/clients/{id}/rotate-secret"));
+    let forged = http
+        .post(&rotate)
+        .form(&[("csrf_token", "forged")])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(forged.status(), StatusCode::FORBIDDEN);
+    let rotated = http
+        .post(&rotate)
+        .form(&[("csrf_token", csrf.as_str())])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(rotated.status(), StatusCode::OK);
+    let html = rotated.text().await.unwrap();
+    assert!(html.contains("New client secret"), "{html}");
+    let secret = html
+        .split_once("id=\"client-secret\">")
+        .and_then(|(_, rest)| rest.split_once('<'))
+        .map(|(secret, _)| secret.to_owned())
+        .unwrap();
+    assert_eq!(introspect_as(&server, &id, &secret).await, StatusCode::OK);
+    assert_eq!(
+        introspect_as(&server, &id, &creds.client_secret.clone().unwrap()).await,
+        StatusCode::UNAUTHORIZED
+    );
+
+    // A public client has no secret to rotate; an unknown client has no page.
+    let public = server
+        .add_client(REDIRECT_URI, true, idp::crypto::keys::SigningAlg::Es256)
+        .await;
+    let (_, html) = page(
+        &http,
+        server.url(&format!("/admin/clients/{}", public.client.client_id)),
+    )
+    .await;
+    assert!(!html.contains("Rotate secret"), "{html}");
+    let refused = http
+        .post(server.url(&format!(
+            "/admin/clients/{}/rotate-secret",
+            public.client.client_id
+        )))
+        .form(&[("csrf_token", csrf.as_str())])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(refused.status(), StatusCode::SEE_OTHER);
+    let (_, html) = page(&http, server.url(&location(&refused))).await;
+    assert!(html.contains("has no secret"), "{html}");
+    let (status, html) = page(&http, server.url("/admin/clients/0123")).await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    assert!(html.contains("No such client"));
+
+    let events = idp::store::security_events::query(
+        &server.db,
+        &idp::store::security_events::EventFilter::default(),
+        50,
+        false,
+    )
+    .await
+    .unwrap();
+    let admin = format!("admin:{}", ada.id);
+    for kind in ["client_updated", "client_secret_rotated"] {
+        let by_ada = events
+            .iter()
+            .filter(|e| e.kind == kind && e.actor.as_deref() == Some(admin.as_str()))
+            .count();
+        assert_eq!(by_ada, 1, "{kind}");
+    }
 }

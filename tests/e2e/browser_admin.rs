@@ -14,6 +14,7 @@ async fn an_admin_signed_in_with_a_passkey_registers_a_client_on_the_admin_page(
     };
     let server = TestServer::start().await;
     server.add_user("ada", PASSWORD).await;
+    server.add_user("bob", PASSWORD).await;
     idp::admin::users::set_admin(&server.db, &Actor::Cli, "ada", true)
         .await
         .map_err(|e| e.to_string())
@@ -100,8 +101,31 @@ async fn an_admin_signed_in_with_a_passkey_registers_a_client_on_the_admin_page(
     );
     assert!(!client.first_party);
 
+    // Its page, with the settings form.
+    b.client
+        .find(Locator::LinkText("The client's settings"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    b.wait_for_text("Save changes").await;
+    b.assert_readable("a client's page").await;
+
     // It is listed, and the audit log names Ada.
     b.client.goto(&server.url("/admin")).await.unwrap();
     let page = b.wait_for_text(&client_id).await;
     assert!(page.contains("client_created"), "{page}");
+
+    // Another user's page, reached by their name: their sign-in methods and the actions.
+    b.client
+        .find(Locator::LinkText("bob"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    b.wait_for_text("User bob").await;
+    b.wait_for_text("Sign-in methods").await;
+    b.assert_readable("a user's page").await;
 }

@@ -179,6 +179,9 @@ pub fn query_param(url: &str, name: &str) -> Option<String> {
 }
 
 /// A parsed HTML form: its action and fields, with visible inputs found by their label text.
+/// Fields are what a browser would submit: inputs (checkboxes only when checked), text areas
+/// and selects (the selected option, else the first).
+#[derive(Clone)]
 pub struct Form {
     pub action: String,
     pub fields: Vec<(String, String)>,
@@ -197,8 +200,16 @@ impl Form {
         let input_sel = Selector::parse("input").unwrap();
         let label_sel = Selector::parse("label").unwrap();
         let button_sel = Selector::parse("button").unwrap();
-        let fields = form
+        let textarea_sel = Selector::parse("textarea").unwrap();
+        let select_sel = Selector::parse("select").unwrap();
+        let option_sel = Selector::parse("option").unwrap();
+        let unchecked = |i: &scraper::ElementRef| {
+            matches!(i.value().attr("type"), Some("checkbox" | "radio"))
+                && i.value().attr("checked").is_none()
+        };
+        let mut fields: Vec<(String, String)> = form
             .select(&input_sel)
+            .filter(|i| !unchecked(i))
             .filter_map(|i| {
                 let name = i.value().attr("name")?;
                 Some((
@@ -207,13 +218,37 @@ impl Form {
                 ))
             })
             .collect();
+        for area in form.select(&textarea_sel) {
+            if let Some(name) = area.value().attr("name") {
+                fields.push((name.to_owned(), area.text().collect()));
+            }
+        }
+        for select in form.select(&select_sel) {
+            let Some(name) = select.value().attr("name") else {
+                continue;
+            };
+            let options: Vec<_> = select.select(&option_sel).collect();
+            let chosen = options
+                .iter()
+                .find(|o| o.value().attr("selected").is_some())
+                .or(options.first());
+            if let Some(option) = chosen {
+                let value = option
+                    .value()
+                    .attr("value")
+                    .map(str::to_owned)
+                    .unwrap_or_else(|| option.text().collect());
+                fields.push((name.to_owned(), value));
+            }
+        }
+        let any_field = Selector::parse("input, textarea, select").unwrap();
         let labels = form
             .select(&label_sel)
             .filter_map(|label| {
                 let text = label.text().collect::<String>().trim().to_owned();
                 let id = label.value().attr("for")?;
                 let input = form
-                    .select(&input_sel)
+                    .select(&any_field)
                     .find(|i| i.value().id() == Some(id))?;
                 Some((text, input.value().attr("name")?.to_owned()))
             })
