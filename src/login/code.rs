@@ -158,7 +158,10 @@ pub async fn post_code(
                     &state.db,
                     Some(&user_id),
                     kind::SECOND_FACTOR_FAILED,
-                    Some(json!({"method": method.as_str()})),
+                    Some(json!({
+                        "method": method.as_str(),
+                        "client_id": tx.authorization_request().map(|r| r.client_id.clone()),
+                    })),
                 )
                 .await?;
                 let mut blocked = None;

@@ -484,6 +484,14 @@ pub async fn post_login(
     .unwrap_or_else(|e: PageError| e.render(&state))
 }
 
+/// The client a sign-in is for; none for the account pages.
+fn purpose_client_id(purpose: &Purpose) -> Option<&str> {
+    match purpose {
+        Purpose::Authorize(request) => Some(&request.client_id),
+        Purpose::Account => None,
+    }
+}
+
 /// If an admin asked the user of this authenticated transaction to add a passkey and they
 /// have none, the transaction at the step where they add one.
 async fn required_passkey_step(
@@ -585,7 +593,10 @@ pub(crate) async fn complete(
         &db,
         Some(&authentication.user_id),
         store::security_events::kind::SIGNED_IN,
-        Some(serde_json::json!({"amr": authentication.amr()})),
+        Some(serde_json::json!({
+            "amr": authentication.amr(),
+            "client_id": purpose_client_id(&purpose),
+        })),
     )
     .await?;
     let url = match (&purpose, target) {

@@ -218,7 +218,19 @@ pub async fn post_finish(
                     "This passkey was refused because it may have been copied. Use another sign-in method.",
                 ));
             }
-            Err(PasskeyError::Invalid | PasskeyError::UntrustedAuthenticator) => return Err(refused()),
+            Err(PasskeyError::Invalid | PasskeyError::UntrustedAuthenticator) => {
+                // A registered passkey of a known user failed: worth an event, like a wrong
+                // password. (An unknown credential names nobody and is only refused.)
+                let client = tx.authorization_request().map(|r| r.client_id.clone());
+                store::security_events::record(
+                    &state.db,
+                    Some(&stored.user_id),
+                    store::security_events::kind::SIGN_IN_FAILED,
+                    Some(json!({"method": "passkey", "client_id": client})),
+                )
+                .await?;
+                return Err(refused());
+            }
         };
         match store::users::find_by_id(&state.db, &stored.user_id).await? {
             Some(user) if !user.disabled => {}

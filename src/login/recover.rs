@@ -166,7 +166,10 @@ pub async fn post_recover(
                     &state.db,
                     Some(&user.id),
                     super::code::kind::SECOND_FACTOR_FAILED,
-                    Some(serde_json::json!({"method": "recovery"})),
+                    Some(serde_json::json!({
+                        "method": "recovery",
+                        "client_id": tx.authorization_request().map(|r| r.client_id.clone()),
+                    })),
                 )
                 .await?;
             }

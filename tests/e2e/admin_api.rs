@@ -1075,6 +1075,20 @@ async fn a_user_asked_for_a_passkey_adds_one_before_the_sign_in_finishes() {
         1
     );
 
+    // The sign-ins are recorded with what was proven and for which client.
+    let signed_in = admin.events(&server, "signed_in").await;
+    let nina_in = signed_in
+        .iter()
+        .find(|e| e["user_id"] == nina.as_str())
+        .unwrap();
+    assert_eq!(nina_in["detail"]["client_id"], client_id.as_str());
+    assert!(
+        nina_in["detail"]["amr"]
+            .as_array()
+            .unwrap()
+            .contains(&json!("pop"))
+    );
+
     // Each request is in the audit log, naming who asked.
     let events = admin.events(&server, "passkey_required").await;
     assert_eq!(events.len(), 2);

@@ -650,6 +650,27 @@ async fn bad_assertions_are_refused_and_change_nothing() {
         .unwrap();
     assert_refused(response, StatusCode::FORBIDDEN, "csrf").await;
 
+    // Alice's own passkey failing (another origin, tampered data) is recorded against her,
+    // with the factor and the client; a credential that names nobody is not.
+    let failed = idp::store::security_events::query(
+        &server.db,
+        &idp::store::security_events::EventFilter {
+            kind: Some("sign_in_failed".into()),
+            ..Default::default()
+        },
+        10,
+        true,
+    )
+    .await
+    .unwrap();
+    assert_eq!(failed.len(), 2, "{failed:?}");
+    for event in &failed {
+        assert_eq!(event.user_id.as_deref(), Some(alice.user.id.as_str()));
+        let detail = event.detail.as_ref().unwrap();
+        assert_eq!(detail["method"], "passkey");
+        assert_eq!(detail["client_id"], client_id);
+    }
+
     // None of it signed anyone in or used a passkey.
     let rows = entity::credential::Entity::find()
         .all(&server.db)
