@@ -147,6 +147,45 @@ pub async fn list(db: &DatabaseConnection) -> Result<Vec<User>, AdminError> {
     Ok(store::users::list(db).await?)
 }
 
+/// What an admin can make a user set up at their next sign-in.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Requirement {
+    SecondFactor,
+    Passkey,
+}
+
+async fn set_requirement(
+    db: &DatabaseConnection,
+    actor: &Actor,
+    username: &str,
+    requirement: Requirement,
+    require: bool,
+) -> Result<(), AdminError> {
+    let user = find(db, username).await?;
+    let txn = db.begin_with_options(store::WRITE).await?;
+    let event = match requirement {
+        Requirement::SecondFactor => {
+            store::users::set_require_mfa(&txn, &user.username, require).await?;
+            if require {
+                kind::MFA_REQUIRED
+            } else {
+                kind::MFA_NO_LONGER_REQUIRED
+            }
+        }
+        Requirement::Passkey => {
+            store::users::set_require_passkey(&txn, &user.id, require).await?;
+            if require {
+                kind::PASSKEY_REQUIRED
+            } else {
+                kind::PASSKEY_NO_LONGER_REQUIRED
+            }
+        }
+    };
+    audit(&txn, actor, Some(&user.id), event, None).await?;
+    txn.commit().await?;
+    Ok(())
+}
+
 /// Flags a user to set up a second factor at their next sign-in (or, with `false`, unflags).
 pub async fn set_require_mfa(
     db: &DatabaseConnection,
@@ -154,17 +193,7 @@ pub async fn set_require_mfa(
     username: &str,
     require: bool,
 ) -> Result<(), AdminError> {
-    let user = find(db, username).await?;
-    let txn = db.begin_with_options(store::WRITE).await?;
-    store::users::set_require_mfa(&txn, &user.username, require).await?;
-    let event = if require {
-        kind::MFA_REQUIRED
-    } else {
-        kind::MFA_NO_LONGER_REQUIRED
-    };
-    audit(&txn, actor, Some(&user.id), event, None).await?;
-    txn.commit().await?;
-    Ok(())
+    set_requirement(db, actor, username, Requirement::SecondFactor, require).await
 }
 
 /// Flags a user to add a passkey at their next sign-in (or, with `false`, unflags). Adding a
@@ -175,17 +204,7 @@ pub async fn set_require_passkey(
     username: &str,
     require: bool,
 ) -> Result<(), AdminError> {
-    let user = find(db, username).await?;
-    let txn = db.begin_with_options(store::WRITE).await?;
-    store::users::set_require_passkey(&txn, &user.id, require).await?;
-    let event = if require {
-        kind::PASSKEY_REQUIRED
-    } else {
-        kind::PASSKEY_NO_LONGER_REQUIRED
-    };
-    audit(&txn, actor, Some(&user.id), event, None).await?;
-    txn.commit().await?;
-    Ok(())
+    set_requirement(db, actor, username, Requirement::Passkey, require).await
 }
 
 /// Disables (or enables again) a user. Disabling signs them out everywhere and revokes every

@@ -11,9 +11,11 @@ use minijinja::{context, value::Serde};
 use serde::Deserialize;
 use tower_sessions::Session;
 
-use super::{ADMIN, FLASH_KEY, admin_posting, internal, render_invalid, signed_in_admin};
+use super::{
+    ADMIN, AdminForm, FLASH_KEY, Posted, admin_form, internal, render_invalid, signed_in_admin,
+};
 use crate::{
-    admin::{self, Actor, AdminError, clients::NewClient},
+    admin::{self, AdminError, clients::NewClient},
     app::AppState,
     crypto::keys::SigningAlg,
     login::assurance::Level,
@@ -39,17 +41,20 @@ pub(super) struct ClientForm {
     logo_uri: String,
 }
 
+impl AdminForm for ClientForm {
+    fn csrf_token(&self) -> &str {
+        &self.csrf_token
+    }
+}
+
 pub(super) async fn post_client(
     State(state): State<AppState>,
     session: Session,
     form: Result<Form<ClientForm>, axum::extract::rejection::FormRejection>,
 ) -> Response {
     async {
-        let Ok(Form(form)) = form else {
-            return Err(PageError::form_expired());
-        };
-        let signed_in = match admin_posting(&state, &session, &form.csrf_token).await? {
-            Ok(admin) => admin,
+        let Posted { form, actor, .. } = match admin_form(&state, &session, form).await? {
+            Ok(posted) => posted,
             Err(redirect) => return Ok(redirect),
         };
         let new = NewClient {
@@ -64,9 +69,6 @@ pub(super) async fn post_client(
             first_party: form.first_party.is_some(),
             logo_uri: Some(form.logo_uri.trim().to_owned()).filter(|u| !u.is_empty()),
             ..NewClient::new(&form.name)
-        };
-        let actor = Actor::Admin {
-            user_id: signed_in.user.id.clone(),
         };
         match admin::clients::create(&state.db, &actor, new).await {
             Ok(created) => Ok(state.templates.render(
@@ -94,21 +96,21 @@ pub(super) struct ClientDeleteForm {
     client_id: String,
 }
 
+impl AdminForm for ClientDeleteForm {
+    fn csrf_token(&self) -> &str {
+        &self.csrf_token
+    }
+}
+
 pub(super) async fn post_client_delete(
     State(state): State<AppState>,
     session: Session,
     form: Result<Form<ClientDeleteForm>, axum::extract::rejection::FormRejection>,
 ) -> Response {
     async {
-        let Ok(Form(form)) = form else {
-            return Err(PageError::form_expired());
-        };
-        let signed_in = match admin_posting(&state, &session, &form.csrf_token).await? {
-            Ok(admin) => admin,
+        let Posted { form, actor, .. } = match admin_form(&state, &session, form).await? {
+            Ok(posted) => posted,
             Err(redirect) => return Ok(redirect),
-        };
-        let actor = Actor::Admin {
-            user_id: signed_in.user.id,
         };
         let message = match admin::clients::remove(&state.db, &actor, &form.client_id).await {
             Ok(()) => "Client deleted.".to_owned(),
@@ -303,6 +305,12 @@ pub(super) struct ClientSettingsForm {
     tos_uri: String,
 }
 
+impl AdminForm for ClientSettingsForm {
+    fn csrf_token(&self) -> &str {
+        &self.csrf_token
+    }
+}
+
 /// The client's settings with the form's applied; what the form does not show (keys,
 /// back-channel logout, refresh policies) stays as it is.
 fn apply(form: &ClientSettingsForm, client: &Client) -> Result<NewClient, String> {
@@ -367,11 +375,8 @@ pub(super) async fn post_client_settings(
     form: Result<Form<ClientSettingsForm>, axum::extract::rejection::FormRejection>,
 ) -> Response {
     async {
-        let Ok(Form(form)) = form else {
-            return Err(PageError::form_expired());
-        };
-        let signed_in = match admin_posting(&state, &session, &form.csrf_token).await? {
-            Ok(admin) => admin,
+        let Posted { form, actor, .. } = match admin_form(&state, &session, form).await? {
+            Ok(posted) => posted,
             Err(redirect) => return Ok(redirect),
         };
         let client = find_client(&state, &id).await?;
@@ -396,9 +401,6 @@ pub(super) async fn post_client_settings(
             Ok(new) => new,
             Err(why) => return refused(why).await,
         };
-        let actor = Actor::Admin {
-            user_id: signed_in.user.id,
-        };
         match admin::clients::update(&state.db, &actor, &client.client_id, new).await {
             Ok(_) => {
                 session.insert(FLASH_KEY, "Settings saved.").await?;
@@ -418,6 +420,12 @@ pub(super) struct CsrfForm {
     csrf_token: String,
 }
 
+impl AdminForm for CsrfForm {
+    fn csrf_token(&self) -> &str {
+        &self.csrf_token
+    }
+}
+
 /// A new secret for a confidential client, shown once; the old one stops working at once.
 pub(super) async fn post_rotate_secret(
     State(state): State<AppState>,
@@ -426,17 +434,11 @@ pub(super) async fn post_rotate_secret(
     form: Result<Form<CsrfForm>, axum::extract::rejection::FormRejection>,
 ) -> Response {
     async {
-        let Ok(Form(form)) = form else {
-            return Err(PageError::form_expired());
-        };
-        let signed_in = match admin_posting(&state, &session, &form.csrf_token).await? {
-            Ok(admin) => admin,
+        let Posted { actor, .. } = match admin_form(&state, &session, form).await? {
+            Ok(posted) => posted,
             Err(redirect) => return Ok(redirect),
         };
         let client = find_client(&state, &id).await?;
-        let actor = Actor::Admin {
-            user_id: signed_in.user.id,
-        };
         match admin::clients::rotate_secret(&state.db, &actor, &client.client_id).await {
             Ok(rotated) => Ok(state.templates.render(
                 StatusCode::OK,

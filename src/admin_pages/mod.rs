@@ -10,7 +10,8 @@ mod clients;
 mod users;
 
 use axum::{
-    Router,
+    Form, Router,
+    extract::rejection::FormRejection,
     extract::{Query, State},
     http::StatusCode,
     response::{IntoResponse, Redirect, Response},
@@ -22,7 +23,7 @@ use tower_sessions::Session;
 
 use crate::{
     account::SignedIn,
-    admin::{self, AdminError},
+    admin::{self, Actor, AdminError},
     app::AppState,
     login::{self, assurance::Level},
     store::{self, security_events::EventFilter},
@@ -91,6 +92,39 @@ async fn admin_posting(
         return Err(PageError::form_expired());
     }
     Ok(signed_in)
+}
+
+/// A form on the admin pages: it carries the session's CSRF token.
+trait AdminForm {
+    fn csrf_token(&self) -> &str;
+}
+
+/// A form an admin posted, with who they are and the actor their changes are recorded as.
+struct Posted<F> {
+    form: F,
+    admin: SignedIn,
+    actor: Actor,
+}
+
+/// The admin's form once it parsed and its CSRF token checks out, or the page to show
+/// instead (the sign-in, for a browser without an admin session).
+async fn admin_form<F: AdminForm>(
+    state: &AppState,
+    session: &Session,
+    form: Result<Form<F>, FormRejection>,
+) -> Result<Result<Posted<F>, Response>, PageError> {
+    let Ok(Form(form)) = form else {
+        return Err(PageError::form_expired());
+    };
+    Ok(admin_posting(state, session, form.csrf_token())
+        .await?
+        .map(|admin| Posted {
+            actor: Actor::Admin {
+                user_id: admin.user.id.clone(),
+            },
+            admin,
+            form,
+        }))
 }
 
 #[derive(Deserialize, Default)]

@@ -11,9 +11,12 @@ use minijinja::{context, value::Serde};
 use serde::Deserialize;
 use tower_sessions::Session;
 
-use super::{ADMIN, FLASH_KEY, USERS, admin_posting, internal, render_invalid, signed_in_admin};
+use super::{
+    ADMIN, AdminForm, FLASH_KEY, Posted, USERS, admin_form, internal, render_invalid,
+    signed_in_admin,
+};
 use crate::{
-    admin::{self, Actor, AdminError},
+    admin::{self, AdminError},
     app::AppState,
     store::{self, security_events::EventFilter},
     web::{csrf, page_error::PageError},
@@ -31,6 +34,12 @@ pub(super) struct NewUserForm {
     email: String,
 }
 
+impl AdminForm for NewUserForm {
+    fn csrf_token(&self) -> &str {
+        &self.csrf_token
+    }
+}
+
 /// Adds a user without a password: the admin then makes them a recovery link, with which
 /// they add a passkey (or hands over an invitation from `idp user invite` instead).
 pub(super) async fn post_user(
@@ -39,15 +48,9 @@ pub(super) async fn post_user(
     form: Result<Form<NewUserForm>, axum::extract::rejection::FormRejection>,
 ) -> Response {
     async {
-        let Ok(Form(form)) = form else {
-            return Err(PageError::form_expired());
-        };
-        let signed_in = match admin_posting(&state, &session, &form.csrf_token).await? {
-            Ok(admin) => admin,
+        let Posted { form, actor, .. } = match admin_form(&state, &session, form).await? {
+            Ok(posted) => posted,
             Err(redirect) => return Ok(redirect),
-        };
-        let actor = Actor::Admin {
-            user_id: signed_in.user.id,
         };
         let optional = |s: &str| Some(s.trim().to_owned()).filter(|s| !s.is_empty());
         let new = admin::users::NewUser {
@@ -147,6 +150,12 @@ pub(super) struct UserActionForm {
     return_to: String,
 }
 
+impl AdminForm for UserActionForm {
+    fn csrf_token(&self) -> &str {
+        &self.csrf_token
+    }
+}
+
 /// What an admin may not do to their own account from these pages: each would lock them out
 /// of administration (the CLI can still do it).
 const NOT_TO_ONESELF: &[&str] = &["disable", "reset", "delete"];
@@ -157,17 +166,11 @@ pub(super) async fn post_user_action(
     form: Result<Form<UserActionForm>, axum::extract::rejection::FormRejection>,
 ) -> Response {
     async {
-        let Ok(Form(form)) = form else {
-            return Err(PageError::form_expired());
-        };
-        let signed_in = match admin_posting(&state, &session, &form.csrf_token).await? {
-            Ok(admin) => admin,
+        let Posted { form, admin, actor } = match admin_form(&state, &session, form).await? {
+            Ok(posted) => posted,
             Err(redirect) => return Ok(redirect),
         };
-        let is_self = signed_in.user.id == form.user_id;
-        let actor = Actor::Admin {
-            user_id: signed_in.user.id,
-        };
+        let is_self = admin.user.id == form.user_id;
         let user = match admin::users::get(&state.db, &form.user_id).await {
             Ok(user) => user,
             Err(AdminError::NotFound(why)) => {
