@@ -149,12 +149,13 @@ pub async fn list(db: &DatabaseConnection) -> Result<Vec<User>, AdminError> {
 
 /// What an admin can make a user set up at their next sign-in.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Requirement {
+pub enum Requirement {
     SecondFactor,
     Passkey,
 }
 
-async fn set_requirement(
+/// Makes a user set up `requirement` at their next sign-in (or, with `false`, lifts it).
+pub async fn set_requirement(
     db: &DatabaseConnection,
     actor: &Actor,
     username: &str,

@@ -12,7 +12,10 @@ use utoipa::{IntoParams, ToSchema};
 
 use super::{ErrorBody, admin_error, authorize, error_response, json};
 use crate::{
-    admin::{self, users::NewUser},
+    admin::{
+        self,
+        users::{NewUser, Requirement},
+    },
     app::AppState,
     model::user::User,
     store,
@@ -104,15 +107,8 @@ pub struct UserSearch {
 
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
-pub struct RequireMfaInput {
-    /// Whether the user must set up a second factor at the next sign-in.
-    pub required: bool,
-}
-
-#[derive(Debug, Deserialize, ToSchema)]
-#[serde(deny_unknown_fields)]
-pub struct RequirePasskeyInput {
-    /// Whether the user must add a passkey at the next sign-in.
+pub struct RequirementInput {
+    /// Whether the user must set it up at the next sign-in (`false` lifts the requirement).
     pub required: bool,
 }
 
@@ -355,7 +351,7 @@ pub async fn sign_out(
 /// sign-in, or lift that requirement.
 #[utoipa::path(post, path = "/admin/api/v1/users/{id}/require-mfa", tag = "users",
     params(("id" = String, Path, description = "The user's id")),
-    request_body = RequireMfaInput,
+    request_body = RequirementInput,
     responses((status = 200, body = UserView), (status = 400, body = ErrorBody),
         (status = 404, body = ErrorBody), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody)))]
 pub async fn require_mfa(
@@ -364,22 +360,16 @@ pub async fn require_mfa(
     method: Method,
     headers: HeaderMap,
     Path(id): Path<String>,
-    body: JsonBody<RequireMfaInput>,
+    body: JsonBody<RequirementInput>,
 ) -> Response {
-    let required = match json_body(body) {
-        Ok(input) => input.required,
-        Err(e) => return error_response(e),
-    };
-    let db = state.db.clone();
-    change_user(
+    set_requirement(
         &state,
         &session,
         &method,
         &headers,
         &id,
-        |actor, username| async move {
-            admin::users::set_require_mfa(&db, &actor, &username, required).await
-        },
+        body,
+        Requirement::SecondFactor,
     )
     .await
 }
@@ -389,7 +379,7 @@ pub async fn require_mfa(
 /// already meets it.
 #[utoipa::path(post, path = "/admin/api/v1/users/{id}/require-passkey", tag = "users",
     params(("id" = String, Path, description = "The user's id")),
-    request_body = RequirePasskeyInput,
+    request_body = RequirementInput,
     responses((status = 200, body = UserView), (status = 400, body = ErrorBody),
         (status = 404, body = ErrorBody), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody)))]
 pub async fn require_passkey(
@@ -398,7 +388,28 @@ pub async fn require_passkey(
     method: Method,
     headers: HeaderMap,
     Path(id): Path<String>,
-    body: JsonBody<RequirePasskeyInput>,
+    body: JsonBody<RequirementInput>,
+) -> Response {
+    set_requirement(
+        &state,
+        &session,
+        &method,
+        &headers,
+        &id,
+        body,
+        Requirement::Passkey,
+    )
+    .await
+}
+
+async fn set_requirement(
+    state: &AppState,
+    session: &Session,
+    method: &Method,
+    headers: &HeaderMap,
+    id: &str,
+    body: JsonBody<RequirementInput>,
+    requirement: Requirement,
 ) -> Response {
     let required = match json_body(body) {
         Ok(input) => input.required,
@@ -406,13 +417,13 @@ pub async fn require_passkey(
     };
     let db = state.db.clone();
     change_user(
-        &state,
-        &session,
-        &method,
-        &headers,
-        &id,
+        state,
+        session,
+        method,
+        headers,
+        id,
         |actor, username| async move {
-            admin::users::set_require_passkey(&db, &actor, &username, required).await
+            admin::users::set_requirement(&db, &actor, &username, requirement, required).await
         },
     )
     .await
