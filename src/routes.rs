@@ -27,6 +27,7 @@ pub const ACCOUNT_TOTP: &str = "/account/totp";
 pub const ACCOUNT_TOTP_REMOVE: &str = "/account/totp/remove";
 pub const ACCOUNT_RECOVERY_CODES: &str = "/account/recovery-codes";
 pub const LOGIN_CONTINUE: &str = "/login/continue";
+pub const LOGIN_CANCEL: &str = "/login/cancel";
 pub const LOGIN_ENROLL_TOTP: &str = "/login/enroll/totp";
 pub const LOGIN_ENROLL_PASSKEY_BEGIN: &str = "/login/enroll/passkey/begin";
 pub const LOGIN_ENROLL_PASSKEY_FINISH: &str = "/login/enroll/passkey/finish";

@@ -163,7 +163,7 @@ pub async fn render_account(
         .into_iter()
         .map(|e| {
             context! {
-                what => store::security_events::describe(&e.kind),
+                what => store::security_events::describe(&e.kind, e.detail.as_deref()),
                 detail => e.detail,
                 at => e.created_at,
             }

@@ -174,6 +174,14 @@ pub async fn set_requirement(
             }
         }
         Requirement::Passkey => {
+            // Met already: a flag nothing would clear would surprise the user the day they
+            // remove their last passkey.
+            if require && store::passkeys::count(&txn, &user.id).await? > 0 {
+                return Err(AdminError::Invalid(format!(
+                    "{} already has a passkey.",
+                    user.username
+                )));
+            }
             store::users::set_require_passkey(&txn, &user.id, require).await?;
             if require {
                 kind::PASSKEY_REQUIRED
@@ -198,7 +206,7 @@ pub async fn set_require_mfa(
 }
 
 /// Flags a user to add a passkey at their next sign-in (or, with `false`, unflags). Adding a
-/// passkey, wherever it happens, clears the flag.
+/// passkey, wherever it happens, clears the flag; a user who has one cannot be flagged.
 pub async fn set_require_passkey(
     db: &DatabaseConnection,
     actor: &Actor,

@@ -194,10 +194,17 @@ pub(super) async fn post_user_action(
             return Ok(Redirect::to(&back).into_response());
         }
         let db = &state.db;
+        // What the admin is told when the action could not be done: the user went away
+        // meanwhile, or the action does not apply to them.
+        let refused = |e: AdminError| match e {
+            AdminError::NotFound(why) | AdminError::Invalid(why) => Ok(why),
+            e => Err(internal(e)),
+        };
         if form.action == "delete" {
             let message = match admin::users::delete_user(db, &actor, &user.id).await {
-                Ok(_) => format!("{} deleted.", user.username),
-                Err(e) => return Err(internal(e)),
+                Ok(true) => format!("{} deleted.", user.username),
+                Ok(false) => format!("{} was already deleted.", user.username),
+                Err(e) => refused(e)?,
             };
             session.insert(FLASH_KEY, message).await?;
             return Ok(Redirect::to(ADMIN).into_response());
@@ -214,11 +221,10 @@ pub(super) async fn post_user_action(
             .await
             {
                 Ok(made) => made,
-                Err(AdminError::Invalid(why)) => {
-                    session.insert(FLASH_KEY, why).await?;
-                    return Ok(Redirect::to(ADMIN).into_response());
+                Err(e) => {
+                    session.insert(FLASH_KEY, refused(e)?).await?;
+                    return Ok(Redirect::to(&back).into_response());
                 }
-                Err(e) => return Err(internal(e)),
             };
             // Shown once, never stored in clear (not even in the flash message).
             return Ok(state.templates.render(
@@ -260,10 +266,11 @@ pub(super) async fn post_user_action(
                 ));
             }
         };
-        result.map_err(internal)?;
-        session
-            .insert(FLASH_KEY, format!("{} {done}.", user.username))
-            .await?;
+        let message = match result {
+            Ok(()) => format!("{} {done}.", user.username),
+            Err(e) => refused(e)?,
+        };
+        session.insert(FLASH_KEY, message).await?;
         Ok(Redirect::to(&back).into_response())
     }
     .await

@@ -125,6 +125,33 @@ pub struct VerifiedFactor {
     pub method: AuthMethod,
     /// Unix time of the verification.
     pub at: i64,
+    /// The factor was set up during this sign-in of an existing account (onboarding, or
+    /// replacing lost passkeys): creating it proved the new authenticator works, not who the
+    /// user is. It appears in `amr` (the ceremony happened) but lifts the level only as far as
+    /// `mfa`: a passkey bootstrapped from a phishable password is not a phishing-resistant
+    /// sign-in until it is used to sign in ([`Authentication::level`]).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub enrolled: bool,
+}
+
+impl VerifiedFactor {
+    /// A factor the user proved by using it.
+    pub const fn proven(method: AuthMethod, at: i64) -> VerifiedFactor {
+        VerifiedFactor {
+            method,
+            at,
+            enrolled: false,
+        }
+    }
+
+    /// A factor the user set up during this sign-in.
+    pub const fn enrolled(method: AuthMethod, at: i64) -> VerifiedFactor {
+        VerifiedFactor {
+            method,
+            at,
+            enrolled: true,
+        }
+    }
 }
 
 /// The outcome of a completed sign-in.
@@ -210,7 +237,8 @@ impl Authentication {
         self.level() >= required
     }
 
-    /// The highest rung of the acr ladder the verified factors satisfy.
+    /// The highest rung of the acr ladder the verified factors satisfy. Only a passkey used to
+    /// sign in reaches `phr`: one created during this sign-in counts as a second factor.
     pub fn level(&self) -> Level {
         let distinct = self
             .factors
@@ -218,7 +246,15 @@ impl Authentication {
             .map(|f| std::mem::discriminant(&f.method))
             .collect::<std::collections::HashSet<_>>()
             .len();
-        let hardware = self.passkeys().any(|m| {
+        let mut used_passkeys = self
+            .factors
+            .iter()
+            .filter(|f| !f.enrolled)
+            .map(|f| f.method)
+            .filter(|m| matches!(m, AuthMethod::Passkey { .. }))
+            .peekable();
+        let any_used_passkey = used_passkeys.peek().is_some();
+        let hardware = used_passkeys.any(|m| {
             matches!(
                 m,
                 AuthMethod::Passkey {
@@ -230,13 +266,27 @@ impl Authentication {
         });
         if hardware {
             Level::Phrh
-        } else if self.passkeys().next().is_some() {
+        } else if any_used_passkey {
             Level::Phr
         } else if distinct >= 2 {
             Level::Mfa
         } else {
             Level::Pwd
         }
+    }
+
+    /// The level this sign-in would reach once the factors set up during it are used: whether
+    /// asking the user to sign in with their new passkey now would meet `required`.
+    pub fn satisfied_once_new_factors_are_used(&self, required: Level) -> bool {
+        let used = Authentication {
+            factors: self
+                .factors
+                .iter()
+                .map(|f| VerifiedFactor::proven(f.method, f.at))
+                .collect(),
+            ..self.clone()
+        };
+        !self.satisfies(required) && used.satisfies(required)
     }
 
     /// The `acr` claim: the configured name of [`Self::level`].
@@ -319,10 +369,7 @@ mod tests {
             let factors = methods
                 .iter()
                 .enumerate()
-                .map(|(i, &method)| VerifiedFactor {
-                    method,
-                    at: 100 + i as i64,
-                })
+                .map(|(i, &method)| VerifiedFactor::proven(method, 100 + i as i64))
                 .collect();
             let auth = Authentication::new("u".into(), factors);
             assert_eq!(auth.amr(), *amr, "{methods:?}");
@@ -330,6 +377,38 @@ mod tests {
             assert_eq!(names.name(auth.level()), *acr);
             assert_eq!(auth.auth_time, 100 + methods.len() as i64 - 1);
         }
+    }
+
+    #[test]
+    fn a_passkey_set_up_during_a_sign_in_is_not_phishing_resistant_until_used() {
+        let with = |factors: Vec<VerifiedFactor>| Authentication::new("u".into(), factors);
+        // A password, then a passkey an admin asked for: two factors, not phr.
+        let onboarding = with(vec![
+            VerifiedFactor::proven(PASSWORD, 1),
+            VerifiedFactor::enrolled(attested(false), 2),
+        ]);
+        assert_eq!(onboarding.level(), Level::Mfa);
+        assert_eq!(onboarding.amr(), ["pwd", "pop", "user", "hwk", "mfa"]);
+        assert!(onboarding.satisfied_once_new_factors_are_used(Level::Phr));
+        assert!(onboarding.satisfied_once_new_factors_are_used(Level::Phrh));
+        assert!(!onboarding.satisfied_once_new_factors_are_used(Level::Mfa));
+        // Then used: phr (phrh for the attested one).
+        let mut used = onboarding.factors.clone();
+        used.push(VerifiedFactor::proven(attested(false), 3));
+        assert_eq!(with(used).level(), Level::Phrh);
+        // A recovery code and a replacement passkey: two factors.
+        let recovered = with(vec![
+            VerifiedFactor::proven(AuthMethod::RecoveryCode, 1),
+            VerifiedFactor::enrolled(passkey(true, true), 2),
+        ]);
+        assert_eq!(recovered.level(), Level::Mfa);
+        // An app set up after a password: mfa at once, nothing more to use.
+        let app = with(vec![
+            VerifiedFactor::proven(PASSWORD, 1),
+            VerifiedFactor::enrolled(AuthMethod::Totp, 2),
+        ]);
+        assert_eq!(app.level(), Level::Mfa);
+        assert!(!app.satisfied_once_new_factors_are_used(Level::Phr));
     }
 
     #[test]
@@ -356,13 +435,19 @@ mod tests {
 
     #[test]
     fn serializes_compactly() {
-        let f = VerifiedFactor {
-            method: AuthMethod::Password,
-            at: 5,
-        };
+        let f = VerifiedFactor::proven(AuthMethod::Password, 5);
         assert_eq!(
             serde_json::to_string(&f).unwrap(),
             r#"{"method":"password","at":5}"#
+        );
+        let new = VerifiedFactor::enrolled(AuthMethod::Totp, 6);
+        let json = serde_json::to_string(&new).unwrap();
+        assert_eq!(json, r#"{"method":"totp","at":6,"enrolled":true}"#);
+        assert_eq!(serde_json::from_str::<VerifiedFactor>(&json).unwrap(), new);
+        assert_eq!(
+            serde_json::from_str::<VerifiedFactor>(r#"{"method":"password","at":5}"#).unwrap(),
+            f,
+            "factors stored before the flag existed were proven"
         );
     }
 }

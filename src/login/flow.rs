@@ -229,10 +229,7 @@ impl LoginTransaction {
         let Step::Identify = self.step else {
             return Err(FlowError::WrongStep);
         };
-        let factors = vec![VerifiedFactor {
-            method: AuthMethod::Password,
-            at: now,
-        }];
+        let factors = vec![VerifiedFactor::proven(AuthMethod::Password, now)];
         let step = if has_second_factor {
             Step::SecondFactor { user_id, factors }
         } else if must_enroll {
@@ -257,15 +254,15 @@ impl LoginTransaction {
         facts: AssertionFacts,
         now: i64,
     ) -> Result<Self, FlowError> {
-        let passkey = VerifiedFactor {
-            method: AuthMethod::Passkey {
+        let passkey = VerifiedFactor::proven(
+            AuthMethod::Passkey {
                 user_verified: facts.user_verified,
                 backup_eligible: facts.backup_eligible,
                 backup_state: facts.backup_state,
                 attested_hardware: facts.attested_hardware,
             },
-            at: now,
-        };
+            now,
+        );
         let factors = match self.step {
             Step::Identify if facts.user_verified => vec![passkey],
             Step::SecondFactor {
@@ -306,7 +303,7 @@ impl LoginTransaction {
         if expected != user_id || !matches!(method, AuthMethod::Totp | AuthMethod::RecoveryCode) {
             return Err(FlowError::WrongUser);
         }
-        factors.push(VerifiedFactor { method, at: now });
+        factors.push(VerifiedFactor::proven(method, now));
         Ok(LoginTransaction {
             step: Step::Authenticated {
                 authentication: Authentication::new(expected, factors),
@@ -315,9 +312,9 @@ impl LoginTransaction {
         })
     }
 
-    /// The user set up a second factor during sign-in and proved it doing so (a verified
+    /// The user set up a second factor during sign-in and proved it works doing so (a verified
     /// authenticator-app code, or a new passkey created with user verification over a fresh
-    /// challenge).
+    /// challenge). It counts as set up, not used: see [`VerifiedFactor::enrolled`].
     pub fn enrolled(self, user_id: &str, method: AuthMethod, now: i64) -> Result<Self, FlowError> {
         let Step::Enroll {
             user_id: expected,
@@ -333,7 +330,7 @@ impl LoginTransaction {
         if passkey_required && !matches!(method, AuthMethod::Passkey { .. }) {
             return Err(FlowError::WrongStep);
         }
-        factors.push(VerifiedFactor { method, at: now });
+        factors.push(VerifiedFactor::enrolled(method, now));
         Ok(LoginTransaction {
             step: Step::Authenticated {
                 authentication: Authentication::new(expected, factors),
@@ -353,7 +350,7 @@ impl LoginTransaction {
         let Step::Identify = self.step else {
             return Err(FlowError::WrongStep);
         };
-        let factors = vec![VerifiedFactor { method, at: now }];
+        let factors = vec![VerifiedFactor::proven(method, now)];
         Ok(LoginTransaction {
             step: Step::Authenticated {
                 authentication: Authentication::new(user_id, factors),
@@ -368,10 +365,7 @@ impl LoginTransaction {
         let Step::Identify = self.step else {
             return Err(FlowError::WrongStep);
         };
-        let factors = vec![VerifiedFactor {
-            method: AuthMethod::RecoveryCode,
-            at: now,
-        }];
+        let factors = vec![VerifiedFactor::proven(AuthMethod::RecoveryCode, now)];
         Ok(LoginTransaction {
             step: Step::Enroll {
                 user_id,
@@ -413,6 +407,33 @@ impl LoginTransaction {
                 user_id: authentication.user_id,
                 factors: authentication.factors,
                 passkey_required: true,
+            },
+            ..self
+        })
+    }
+
+    /// Whether the level the client asked for is not met yet but would be once the user signs
+    /// in with the passkey they just set up: a passkey created after a password proves the
+    /// password's owner made it, not that this sign-in resisted phishing.
+    pub fn new_passkey_must_be_used(&self) -> bool {
+        let Step::Authenticated { authentication } = &self.step else {
+            return false;
+        };
+        self.acr_request()
+            .and_then(|acr| acr.required)
+            .is_some_and(|level| authentication.satisfied_once_new_factors_are_used(level))
+    }
+
+    /// Asks the user to sign in with the passkey they just set up (see
+    /// [`Self::new_passkey_must_be_used`]); what they proved so far stays.
+    pub fn use_new_passkey(self) -> Result<Self, FlowError> {
+        let Step::Authenticated { authentication } = self.step else {
+            return Err(FlowError::WrongStep);
+        };
+        Ok(LoginTransaction {
+            step: Step::SecondFactor {
+                user_id: authentication.user_id,
+                factors: authentication.factors,
             },
             ..self
         })
@@ -506,10 +527,7 @@ mod tests {
     fn auth(at: i64) -> Authentication {
         Authentication::new(
             "u".into(),
-            vec![VerifiedFactor {
-                method: AuthMethod::Password,
-                at,
-            }],
+            vec![VerifiedFactor::proven(AuthMethod::Password, at)],
         )
     }
 
@@ -567,15 +585,15 @@ mod tests {
         };
         let passkey = Authentication::new(
             "u".into(),
-            vec![VerifiedFactor {
-                method: AuthMethod::Passkey {
+            vec![VerifiedFactor::proven(
+                AuthMethod::Passkey {
                     user_verified: true,
                     backup_eligible: false,
                     backup_state: false,
                     attested_hardware: false,
                 },
-                at: 1000,
-            }],
+                1000,
+            )],
         );
         let lifetime = |_| Some(3600);
         assert_eq!(
@@ -710,9 +728,52 @@ mod tests {
             backup_state: false,
             attested_hardware: false,
         };
-        let (_, auth) = tx.enrolled("u", passkey, 21).unwrap().finish().unwrap();
+        let added = tx.enrolled("u", passkey, 21).unwrap();
+        assert!(
+            !added.new_passkey_must_be_used(),
+            "the client asked for no level"
+        );
+        let (_, auth) = added.finish().unwrap();
         assert_eq!(auth.amr(), vec!["pwd", "pop", "user", "mfa"]);
+        assert_eq!(auth.level(), Level::Mfa);
         assert_eq!(auth.auth_time, 21);
+    }
+
+    #[test]
+    fn a_client_asking_for_phr_gets_it_once_the_new_passkey_is_used() {
+        let mut phr = request(Prompt::Default, None);
+        phr.acr = crate::oidc::authorize_request::AcrRequest {
+            required: Some(Level::Phr),
+            essential: true,
+        };
+        let purpose = Purpose::Authorize(Box::new(phr));
+        let added = LoginTransaction::start(purpose, "b".into(), 10, 600)
+            .password_verified("u".into(), false, false, 20)
+            .unwrap()
+            .passkey_enrollment_required()
+            .unwrap()
+            .enrolled(
+                "u",
+                AuthMethod::Passkey {
+                    user_verified: true,
+                    backup_eligible: true,
+                    backup_state: true,
+                    attested_hardware: false,
+                },
+                21,
+            )
+            .unwrap();
+        assert!(added.new_passkey_must_be_used());
+        let asked = added.use_new_passkey().unwrap();
+        assert_eq!(asked.second_factor_user(), Some("u"));
+        assert!(!asked.new_passkey_must_be_used());
+        let (_, auth) = asked
+            .passkey_verified("u".into(), UV, 22)
+            .unwrap()
+            .finish()
+            .unwrap();
+        assert_eq!(auth.level(), Level::Phr);
+        assert_eq!(auth.amr(), vec!["pwd", "pop", "user", "swk", "mfa"]);
     }
 
     #[test]
@@ -753,7 +814,7 @@ mod tests {
             .finish()
             .unwrap();
         assert_eq!(auth.amr(), vec!["recovery_code", "pop", "user", "mfa"]);
-        assert_eq!(auth.level(), Level::Phr);
+        assert_eq!(auth.level(), Level::Mfa, "the new passkey was not used yet");
         // Neither starts anywhere but at the beginning.
         let second = start()
             .password_verified("u".into(), true, false, 20)

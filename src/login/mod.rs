@@ -1,6 +1,7 @@
 //! The hosted sign-in pages and the login transaction behind them.
 
 pub mod assurance;
+pub mod cancel;
 pub mod code;
 pub mod consent;
 pub mod enroll;
@@ -58,6 +59,7 @@ pub fn routes() -> Router<AppState> {
         .route(routes::LOGIN_PASSKEY_FINISH, post(passkey::post_finish))
         .route(routes::LOGIN_CODE, post(code::post_code))
         .route(routes::LOGIN_CONTINUE, post(enroll::post_continue))
+        .route(routes::LOGIN_CANCEL, post(cancel::post_cancel))
         .route(
             routes::LOGIN_RECOVER,
             get(recover::get_recover).post(recover::post_recover),
@@ -492,15 +494,23 @@ fn purpose_client_id(purpose: &Purpose) -> Option<&str> {
     }
 }
 
-/// If an admin asked the user of this authenticated transaction to add a passkey and they
-/// have none, the transaction at the step where they add one.
-async fn required_passkey_step(
+/// A step the user still has before an authenticated transaction finishes, if any: adding the
+/// passkey an admin asked for (when they have none), or signing in with the passkey they just
+/// added when that is what the client's level needs.
+async fn step_before_finishing(
     state: &AppState,
     tx: &LoginTransaction,
 ) -> Result<Option<LoginTransaction>, PageError> {
     let Step::Authenticated { authentication } = &tx.step else {
         return Ok(None);
     };
+    if tx.new_passkey_must_be_used() {
+        return Ok(Some(
+            tx.clone()
+                .use_new_passkey()
+                .map_err(|_| PageError::sign_in_expired())?,
+        ));
+    }
     let Some(user) = store::users::find_by_id(&state.db, &authentication.user_id).await? else {
         return Ok(None);
     };
@@ -527,8 +537,8 @@ pub(crate) async fn complete(
     tx: LoginTransaction,
     origin: &Origin,
 ) -> Result<String, PageError> {
-    if let Some(next) = required_passkey_step(state, &tx).await? {
-        // Consumed once, like a finished sign-in, and put back at the step that adds a passkey.
+    if let Some(next) = step_before_finishing(state, &tx).await? {
+        // Consumed once, like a finished sign-in, and put back at that step.
         let writer = state.sqlite_writer().await;
         let db = state.db.begin_with_options(crate::store::WRITE).await?;
         if !store::transactions::delete(&db, &tx.id).await? {

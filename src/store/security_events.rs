@@ -120,9 +120,15 @@ pub async fn recent(
         .await
 }
 
-/// How the account page describes an event.
-pub fn describe(kind: &str) -> &'static str {
+/// How the account page describes an event (`detail` is its stored JSON).
+pub fn describe(kind: &str, detail: Option<&str>) -> &'static str {
+    let method = detail
+        .and_then(|d| serde_json::from_str::<serde_json::Value>(d).ok())
+        .and_then(|d| d.get("method").and_then(|m| m.as_str()).map(str::to_owned));
     match kind {
+        kind::SIGN_IN_FAILED if method.as_deref() == Some("passkey") => {
+            "A passkey sign-in was refused"
+        }
         kind::SIGNED_IN => "Signed in",
         kind::PASSWORD_CHANGED => "Password changed",
         kind::OTHER_SESSIONS_SIGNED_OUT => "Other sessions signed out",
@@ -144,6 +150,10 @@ pub fn describe(kind: &str) -> &'static str {
         kind::RECOVERY_LINK_CREATED => "Recovery link made by an administrator",
         kind::RECOVERY_LINK_USED => "Recovery link used",
         kind::CONSENT_REVOKED => "Access taken away from an app",
+        kind::MFA_REQUIRED => "An administrator asked for a second factor",
+        kind::MFA_NO_LONGER_REQUIRED => "A second factor is no longer asked for",
+        kind::PASSKEY_REQUIRED => "An administrator asked for a passkey",
+        kind::PASSKEY_NO_LONGER_REQUIRED => "A passkey is no longer asked for",
         _ => "Account change",
     }
 }
@@ -234,4 +244,36 @@ pub async fn delete_older_than(db: &impl ConnectionTrait, before: i64) -> Result
         .exec(db)
         .await?
         .rows_affected)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_refused_passkey_is_not_described_as_a_wrong_password() {
+        assert_eq!(
+            describe(kind::SIGN_IN_FAILED, Some(r#"{"method":"password"}"#)),
+            "Wrong password entered"
+        );
+        assert_eq!(
+            describe(
+                kind::SIGN_IN_FAILED,
+                Some(r#"{"method":"passkey","client_id":null}"#)
+            ),
+            "A passkey sign-in was refused"
+        );
+        assert_eq!(
+            describe(kind::SIGN_IN_FAILED, None),
+            "Wrong password entered"
+        );
+        assert_eq!(
+            describe(kind::PASSKEY_REQUIRED, None),
+            "An administrator asked for a passkey"
+        );
+        assert_eq!(
+            describe("something_new", Some("not json")),
+            "Account change"
+        );
+    }
 }

@@ -918,6 +918,16 @@ async fn add_required_passkey(
     http: &reqwest::Client,
     enroll_url: &str,
 ) -> Value {
+    add_required_passkey_with(server, http, enroll_url, &mut SoftPasskey::new(true)).await
+}
+
+/// [`add_required_passkey`] with the authenticator the test keeps, to sign in with later.
+async fn add_required_passkey_with(
+    server: &TestServer,
+    http: &reqwest::Client,
+    enroll_url: &str,
+    soft: &mut SoftPasskey,
+) -> Value {
     let html = http
         .get(enroll_url)
         .send()
@@ -964,7 +974,7 @@ async fn add_required_passkey(
         .json()
         .await
         .unwrap();
-    let credential = crate::signup::register(server, &mut SoftPasskey::new(true), &begin);
+    let credential = crate::signup::register(server, soft, &begin);
     let done = post(
         "/login/enroll/passkey/finish",
         json!({"tx": tx, "ceremony": begin["ceremony"], "credential": credential}),
@@ -1041,6 +1051,20 @@ async fn a_user_asked_for_a_passkey_adds_one_before_the_sign_in_finishes() {
     assert!(amr.contains(&"pwd") && amr.contains(&"mfa"), "{amr:?}");
     let (_, user) = admin.get(&server, &format!("/users/{nina}")).await;
     assert_eq!(user["require_passkey"], false, "met once she has a passkey");
+    // Now that she has one, asking again is refused: nothing would ever clear the flag.
+    let (status, refused) = admin
+        .send(
+            &server,
+            reqwest::Method::POST,
+            &path,
+            Some(json!({"required": true})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{refused}");
+    assert!(
+        refused.to_string().contains("already has a passkey"),
+        "{refused}"
+    );
 
     // Otto signs in with a password and an authenticator app; he is asked after both, and the
     // passkey completes the sign-in at once (he has recovery codes already).
@@ -1094,4 +1118,137 @@ async fn a_user_asked_for_a_passkey_adds_one_before_the_sign_in_finishes() {
     assert_eq!(events.len(), 2);
     assert!(events.iter().any(|e| e["actor"] == "cli"));
     assert!(events.iter().any(|e| e["user_id"] == nina.as_str()));
+}
+
+/// A client that needs `phr`, and a user who must add a passkey: the new passkey is made after
+/// a phishable password, so the user signs in with it once before the client gets its code,
+/// and the ID token's `acr` is earned by that sign-in.
+#[tokio::test]
+async fn a_passkey_added_during_sign_in_is_used_before_a_client_gets_phr() {
+    let server = TestServer::start().await;
+    let strict = idp::admin::clients::create(
+        &server.db,
+        &Actor::Cli,
+        idp::admin::clients::NewClient {
+            redirect_uris: vec![REDIRECT_URI.into()],
+            min_acr: Some(idp::login::assurance::Level::Phr),
+            first_party: true,
+            ..idp::admin::clients::NewClient::new("Bank")
+        },
+    )
+    .await
+    .map_err(|e| e.to_string())
+    .unwrap();
+    let pia = server.add_user("pia", PASSWORD).await.id;
+    idp::admin::users::set_require_passkey(&server.db, &Actor::Cli, "pia", true)
+        .await
+        .map_err(|e| e.to_string())
+        .unwrap();
+
+    let (http, page) = crate::totp::password_step(&server, &strict.client.client_id, "pia").await;
+    let mut soft = SoftPasskey::new(true);
+    let done = add_required_passkey_with(&server, &http, &page, &mut soft).await;
+    let codes_url = server.url(done["redirect"].as_str().unwrap());
+    let codes = http
+        .get(&codes_url)
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let next = Form::parse(&codes)
+        .submit(&http, &codes_url, "Continue")
+        .await;
+    let next = location(&next);
+    assert!(
+        next.starts_with("/login?tx=") && !next.contains("code="),
+        "no code yet: {next}"
+    );
+    let html = http
+        .get(server.url(&next))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(html.contains("Use a passkey"), "{html}");
+
+    let second = crate::passkey_api::SignInPage {
+        tx: query_param(&server.url(&next), "tx").unwrap(),
+        csrf: meta_csrf(&html),
+        http,
+    };
+    let begin: Value = second
+        .post(&server, "/login/passkey/begin", &json!({"tx": second.tx}))
+        .await
+        .json()
+        .await
+        .unwrap();
+    let options = serde_json::from_value(begin["options"].clone()).unwrap();
+    let answer = assertion(&server, &mut soft, options, &pia);
+    let finished = second
+        .finish(&server, begin["ceremony"].as_str().unwrap(), &answer)
+        .await;
+    assert_eq!(finished.status(), StatusCode::OK);
+    let finished: Value = finished.json().await.unwrap();
+    let claims =
+        crate::totp::exchange(&server, &strict, finished["redirect"].as_str().unwrap()).await;
+    assert_eq!(claims["acr"], "phr");
+    let amr = claims["amr"].as_array().unwrap();
+    assert!(
+        amr.contains(&json!("pwd")) && amr.contains(&json!("pop")),
+        "{amr:?}"
+    );
+}
+
+/// A person who cannot add the passkey asked of them can give up: the app hears
+/// `access_denied` at its registered redirect URI, with its `state` and our `iss`.
+#[tokio::test]
+async fn a_sign_in_can_be_cancelled_at_the_passkey_step() {
+    let server = TestServer::start().await;
+    let creds = server.confidential_client().await;
+    let quinn = server.add_user("quinn", PASSWORD).await.id;
+    idp::admin::users::set_require_passkey(&server.db, &Actor::Cli, "quinn", true)
+        .await
+        .map_err(|e| e.to_string())
+        .unwrap();
+    let (http, page) = crate::totp::password_step(&server, &creds.client.client_id, "quinn").await;
+    let html = http.get(&page).send().await.unwrap().text().await.unwrap();
+    assert!(html.contains("Cancel sign-in"), "{html}");
+
+    // Without the CSRF token, nothing happens.
+    let tx = query_param(&page, "tx").unwrap();
+    let forged = http
+        .post(server.url("/login/cancel"))
+        .form(&[("tx", tx.as_str())])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(forged.status(), StatusCode::FORBIDDEN);
+
+    let cancelled = Form::parse(&html)
+        .submit(&http, &page, "Cancel sign-in")
+        .await;
+    let to = location(&cancelled);
+    assert!(to.starts_with(REDIRECT_URI), "{to}");
+    assert_eq!(query_param(&to, "error").as_deref(), Some("access_denied"));
+    assert!(query_param(&to, "state").is_some(), "{to}");
+    assert_eq!(query_param(&to, "iss"), Some(server.issuer.clone()));
+    assert!(query_param(&to, "code").is_none());
+
+    // The sign-in is over: its page and a second cancel say so.
+    let gone = http.get(&page).send().await.unwrap();
+    assert_eq!(gone.status(), StatusCode::BAD_REQUEST);
+    let again = Form::parse(&html)
+        .submit(&http, &page, "Cancel sign-in")
+        .await;
+    assert_eq!(again.status(), StatusCode::BAD_REQUEST);
+    assert_eq!(
+        idp::store::passkeys::count(&server.db, &quinn)
+            .await
+            .unwrap(),
+        0
+    );
 }

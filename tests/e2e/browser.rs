@@ -316,6 +316,21 @@ impl Browser {
             self.emulate_color_scheme(scheme).await;
             let low = self.low_contrast_texts().await;
             assert!(low.is_empty(), "{page} in {scheme} mode: {low:#?}");
+            // The card's outline is drawn (a theme variable that resolves to nothing drops
+            // the whole border declaration).
+            let border = self
+                .client
+                .execute(
+                    "const card = document.querySelector('.card'); \
+                     return card ? getComputedStyle(card).borderTopWidth : '1px';",
+                    vec![],
+                )
+                .await
+                .unwrap();
+            assert_eq!(
+                border, "1px",
+                "{page} in {scheme} mode: the card has no border"
+            );
         }
     }
 
