@@ -298,6 +298,11 @@ async fn an_admin_adds_a_user_sees_their_sign_in_methods_and_deletes_them() {
 
     // Added without a password: his page says how he gets in.
     let added = add("Walt", csrf.clone()).await.unwrap();
+    // A username that is taken is refused on the page, whatever its case.
+    let taken = add("WALT", csrf.clone()).await.unwrap();
+    assert_eq!(taken.status(), StatusCode::BAD_REQUEST);
+    let html = taken.text().await.unwrap();
+    assert!(html.contains("role=\"alert\""), "{html}");
     assert_eq!(added.status(), StatusCode::SEE_OTHER);
     let walt = idp::admin::users::find(&server.db, "walt")
         .await
@@ -367,6 +372,10 @@ async fn an_admin_adds_a_user_sees_their_sign_in_methods_and_deletes_them() {
     );
 
     // Deleting Walt: back to the list; his page is gone.
+    // A button the page never had is refused, and changes nothing.
+    let unknown = act(walt.id.clone(), "promote").await.unwrap();
+    assert_eq!(unknown.status(), StatusCode::BAD_REQUEST);
+    assert!(unknown.text().await.unwrap().contains("Unknown action"));
     let deleted = act(walt.id.clone(), "delete").await.unwrap();
     assert_eq!(location(&deleted), "/admin");
     let (_, html) = page(&http, server.url("/admin")).await;
@@ -483,6 +492,20 @@ async fn an_admin_changes_a_clients_settings_and_rotates_its_secret_on_its_page(
             .unwrap()
             .contains("Refresh token lifetime")
     );
+    // No grant type ticked, or a level the page does not offer: refused, with the reason.
+    let mut bad = form.clone();
+    bad.fields.retain(|(name, _)| !name.starts_with("grant_"));
+    let refused = bad.submit(&http, &url, "Save changes").await;
+    assert_eq!(refused.status(), StatusCode::BAD_REQUEST);
+    let html = refused.text().await.unwrap();
+    assert!(html.contains("Tick at least one grant type."), "{html}");
+    let mut bad = form.clone();
+    bad.fields.retain(|(name, _)| name != "min_acr");
+    bad.fields.push(("min_acr".into(), "superhuman".into()));
+    let refused = bad.submit(&http, &url, "Save changes").await;
+    assert_eq!(refused.status(), StatusCode::BAD_REQUEST);
+    let html = refused.text().await.unwrap();
+    assert!(html.contains("unknown level"), "{html}");
     let forged = http
         .post(&url)
         .form(&[("csrf_token", "forged"), ("name", "Evil")])
