@@ -1065,6 +1065,18 @@ async fn audit(config: &Config, command: AuditCommand) -> CliResult {
         kind,
         ..Default::default()
     };
+    // Where following starts when nothing matching is printed first: after the newest event
+    // of any kind that exists now, read before the first wait so nothing written during it
+    // is skipped.
+    let newest = if follow {
+        store::security_events::query(&db, &Default::default(), 1, false)
+            .await
+            .map_err(|e| store::describe(&e))?
+            .first()
+            .map_or(0, |e| e.id)
+    } else {
+        0
+    };
     let mut events = store::security_events::query(&db, &filter, lines, false)
         .await
         .map_err(|e| store::describe(&e))?;
@@ -1081,13 +1093,7 @@ async fn audit(config: &Config, command: AuditCommand) -> CliResult {
         let _ = std::io::stdout().flush();
         tokio::time::sleep(std::time::Duration::from_secs(1)).await;
         if filter.after_id.is_none() {
-            // Nothing printed yet: start after the newest event that exists now.
-            filter.after_id = store::security_events::query(&db, &Default::default(), 1, false)
-                .await
-                .map_err(|e| store::describe(&e))?
-                .first()
-                .map(|e| e.id)
-                .or(Some(0));
+            filter.after_id = Some(newest);
         }
         events = store::security_events::query(&db, &filter, 1000, true)
             .await
@@ -1160,6 +1166,14 @@ async fn keys(config: &Config, command: KeysCommand) -> CliResult {
             store::keys::load_or_create(&db, &secrets)
                 .await
                 .map_err(|e| format!("{e:#}"))?;
+            // The old key stays published until every token it signed has expired, and a
+            // client may have access tokens that live longer than the server's.
+            let longest_client_token = store::clients::longest_access_token_lifetime(&db)
+                .await
+                .map_err(|e| store::describe(&e))?;
+            let overlap = config
+                .keys_overlap()
+                .max(longest_client_token.unwrap_or_default() + 60);
             let mut rotations = Vec::new();
             for alg in algs {
                 rotations.push(
@@ -1169,7 +1183,7 @@ async fn keys(config: &Config, command: KeysCommand) -> CliResult {
                         alg,
                         now,
                         config.keys.prepublication.as_secs() as i64,
-                        config.keys_overlap(),
+                        overlap,
                     )
                     .await
                     .map_err(|e| format!("{e:#}"))?,

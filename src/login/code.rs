@@ -171,6 +171,15 @@ pub async fn post_code(
                 blocked = blocked.max(
                     attempts::record_failure(&state.db, &address_key, ADDRESS_CODES, now).await?,
                 );
+                if let Some(until) = blocked {
+                    security_events::record(
+                        &state.db,
+                        Some(&user_id),
+                        security_events::kind::LOCKED_OUT,
+                        Some(json!({"method": method.as_str(), "until": until})),
+                    )
+                    .await?;
+                }
                 let message = match blocked {
                     Some(until) => super::too_many_attempts(until - now),
                     None => message.to_owned(),

@@ -176,6 +176,15 @@ pub async fn post_recover(
             let blocked = attempts::record_failure(&state.db, &name_key, ACCOUNT_CODES, now)
                 .await?
                 .max(attempts::record_failure(&state.db, &address_key, ADDRESS_CODES, now).await?);
+            if let (Some(until), Some(user)) = (blocked, &user) {
+                security_events::record(
+                    &state.db,
+                    Some(&user.id),
+                    security_events::kind::LOCKED_OUT,
+                    Some(serde_json::json!({"method": "recovery", "until": until})),
+                )
+                .await?;
+            }
             let message = match blocked {
                 Some(until) => too_many_attempts(until - now),
                 None => NO_MATCH.to_owned(),

@@ -53,6 +53,9 @@ pub fn document(config: &Config) -> serde_json::Value {
         "backchannel_logout_supported": true,
         "backchannel_logout_session_supported": true,
         "introspection_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post", "private_key_jwt"],
+        // RFC 8414 §2: required wherever private_key_jwt is listed.
+        "revocation_endpoint_auth_signing_alg_values_supported": super::client_assertion::SIGNING_ALGS,
+        "introspection_endpoint_auth_signing_alg_values_supported": super::client_assertion::SIGNING_ALGS,
         "scopes_supported": scope::SUPPORTED,
         "response_types_supported": ["code"],
         "response_modes_supported": ["query"],

@@ -171,6 +171,18 @@ pub async fn get(db: &impl ConnectionTrait, client_id: &str) -> Result<Option<Cl
     }
 }
 
+/// The longest access-token lifetime any client has of its own (seconds), if any has one.
+pub async fn longest_access_token_lifetime(
+    db: &impl ConnectionTrait,
+) -> Result<Option<i64>, DbErr> {
+    let longest = client::Entity::find()
+        .filter(client::Column::AccessTokenLifetime.is_not_null())
+        .order_by_desc(client::Column::AccessTokenLifetime)
+        .one(db)
+        .await?;
+    Ok(longest.and_then(|c| c.access_token_lifetime))
+}
+
 pub async fn list(db: &impl ConnectionTrait) -> Result<Vec<Client>, DbErr> {
     let rows = client::Entity::find()
         .order_by_asc(client::Column::CreatedAt)

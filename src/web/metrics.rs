@@ -176,7 +176,13 @@ pub async fn track(State(state): State<AppState>, request: Request, next: Next) 
         .get::<MatchedPath>()
         .map(|p| p.as_str().to_owned())
         .unwrap_or_else(|| "unmatched".into());
-    let method = request.method().as_str().to_owned();
+    // Any token is a valid HTTP method (RFC 9110 §9.1): counting unknown ones under one label
+    // keeps a client from creating series without bound.
+    let method = match request.method().as_str() {
+        m @ ("GET" | "HEAD" | "POST" | "PUT" | "PATCH" | "DELETE" | "OPTIONS") => m,
+        _ => "other",
+    }
+    .to_owned();
     let started = Instant::now();
     let response = next.run(request).await;
     let metrics = &state.metrics;

@@ -91,8 +91,18 @@ pub fn router(state: AppState) -> Router {
         ));
     }
     router
-        .layer(tower_http::trace::TraceLayer::new_for_http())
+        .layer(tower_http::trace::TraceLayer::new_for_http().make_span_with(request_span))
         .with_state(state)
+}
+
+/// A request's span in the logs: its method and route pattern, never its URI, whose path or
+/// query may carry a secret (recovery and invitation links, `id_token_hint`, codes).
+fn request_span(request: &axum::http::Request<axum::body::Body>) -> tracing::Span {
+    let route = request
+        .extensions()
+        .get::<axum::extract::MatchedPath>()
+        .map_or("unmatched", |path| path.as_str());
+    tracing::debug_span!("request", method = %request.method(), route)
 }
 
 async fn get_static(State(state): State<AppState>, Path(file): Path<String>) -> Response {

@@ -641,6 +641,27 @@ async fn signing_keys_are_listed_and_rotated_from_the_cli() {
     assert!(!cli.ok(&["keys", "list"]).contains("private"));
     let bad = cli.fails(cli.run(&["keys", "rotate", "--alg", "HS256"]));
     assert!(bad.contains("HS256"), "{bad}");
+
+    // The replaced key stays published until every token it signed has expired: 11 minutes
+    // past the hour's notice with the server's lifetimes, a day when a client's access
+    // tokens live that long.
+    let published_for = |rotation: &serde_json::Value| {
+        rotation["retired_at"].as_i64().unwrap() - rotation["active_from"].as_i64().unwrap()
+    };
+    assert_eq!(published_for(rotation), 660);
+    cli.ok(&[
+        "client",
+        "add",
+        "--name",
+        "Long-lived",
+        "--redirect-uri",
+        "https://long.example/cb",
+        "--access-token-lifetime",
+        "24h",
+    ]);
+    let rotated: serde_json::Value =
+        serde_json::from_str(&cli.ok(&["keys", "rotate", "--alg", "ES256", "--json"])).unwrap();
+    assert_eq!(published_for(&rotated[0]), 24 * 3600 + 60);
 }
 
 #[tokio::test]
@@ -933,4 +954,55 @@ async fn json_logs_carry_events_and_never_the_secrets() {
     assert_eq!(event["kind"], "client_created");
     assert_eq!(event["level"], "INFO");
     assert!(!stderr.contains(secret));
+}
+
+/// Even at the debug level, a request is logged by its route, never by a URI that carries a
+/// secret in its path or query.
+#[tokio::test]
+async fn debug_logs_name_routes_and_never_the_secrets_in_urls() {
+    let cli = Cli::new().await;
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let base = format!("http://localhost:{port}");
+    let log_path = cli.dir.path().join("serve.log");
+    let mut server = cli
+        .command(&["serve"])
+        .env("IDP_LISTEN", format!("127.0.0.1:{port}"))
+        .env("IDP_ISSUER", &base)
+        .env("RUST_LOG", "debug")
+        .stderr(std::fs::File::create(&log_path).unwrap())
+        .spawn()
+        .unwrap();
+    let secret = "LinkSecret7f3a9c";
+    let urls = [
+        format!("/login/recovery/{secret}"),
+        format!("/signup/invite/{secret}"),
+        format!("/authorize?client_id=x&response_type=code&id_token_hint={secret}"),
+        format!("/end_session?id_token_hint={secret}"),
+        format!("/nowhere/{secret}"),
+    ];
+    let http = reqwest::Client::new();
+    let mut ready = false;
+    for _ in 0..300 {
+        if http.get(format!("{base}/readyz")).send().await.is_ok() {
+            ready = true;
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    for url in &urls {
+        if ready {
+            http.get(format!("{base}{url}")).send().await.unwrap();
+        }
+    }
+    let _ = server.kill();
+    let _ = server.wait();
+    assert!(ready, "idp serve did not answer");
+    let log = std::fs::read_to_string(&log_path).unwrap();
+    assert!(log.contains("/login/recovery/{token}"), "{log}");
+    assert!(log.contains(r#""unmatched""#), "{log}");
+    assert!(!log.contains(secret), "{log}");
 }

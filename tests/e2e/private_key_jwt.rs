@@ -238,12 +238,17 @@ async fn a_client_signs_in_to_the_token_endpoint_with_its_key() {
             .unwrap()
             .contains(&json!("private_key_jwt"))
     );
-    assert!(
-        doc["token_endpoint_auth_signing_alg_values_supported"]
-            .as_array()
-            .unwrap()
-            .contains(&json!("ES256"))
-    );
+    // RFC 8414 §2: each endpoint that takes private_key_jwt says which algorithms.
+    for field in [
+        "token_endpoint_auth_signing_alg_values_supported",
+        "revocation_endpoint_auth_signing_alg_values_supported",
+        "introspection_endpoint_auth_signing_alg_values_supported",
+    ] {
+        assert!(
+            doc[field].as_array().unwrap().contains(&json!("ES256")),
+            "{field}"
+        );
+    }
 }
 
 #[tokio::test]

@@ -344,6 +344,10 @@ async fn guessing_codes_is_slowed_down_and_recorded() {
             .count(),
         5
     );
+    assert!(
+        events.iter().any(|(kind, _)| kind == "locked_out"),
+        "the lockout is an audit event: {events:?}"
+    );
     let metrics = crate::metrics::scrape(&server).await;
     assert_eq!(
         crate::metrics::value(
