@@ -19,7 +19,7 @@ use crate::{
     app::AppState,
     model::user::User,
     store,
-    web::api_error::{JsonBody, json_body},
+    web::api_error::{ApiError, JsonBody, json_body},
 };
 
 /// A user, as the API shows them.
@@ -261,24 +261,28 @@ pub async fn delete(
 }
 
 /// Runs `change` on the user with id `id` as the caller, then answers with the user.
-async fn change_user<F, Fut>(
+/// `input` is the request body as read: looked at only once the caller is known to be an
+/// admin, so that a stranger learns nothing from how a body is judged.
+async fn change_user<I, F, Fut>(
     state: &AppState,
     session: &Session,
     method: &Method,
     headers: &HeaderMap,
     id: &str,
+    input: Result<I, ApiError>,
     change: F,
 ) -> Response
 where
-    F: FnOnce(admin::Actor, String) -> Fut,
+    F: FnOnce(admin::Actor, String, I) -> Fut,
     Fut: std::future::Future<Output = Result<(), admin::AdminError>>,
 {
     async {
         let caller = authorize(state, session, method, headers).await?;
+        let input = input?;
         let user = admin::users::get(&state.db, id)
             .await
             .map_err(admin_error)?;
-        change(caller.actor, user.username)
+        change(caller.actor, user.username, input)
             .await
             .map_err(admin_error)?;
         let user = admin::users::get(&state.db, id)
@@ -303,9 +307,17 @@ pub async fn disable(
     Path(id): Path<String>,
 ) -> Response {
     let db = state.db.clone();
-    change_user(&state, &session, &method, &headers, &id, |actor, username| async move {
-        admin::users::set_disabled(&db, &actor, &username, true).await
-    })
+    change_user(
+        &state,
+        &session,
+        &method,
+        &headers,
+        &id,
+        Ok(()),
+        |actor, username, ()| async move {
+            admin::users::set_disabled(&db, &actor, &username, true).await
+        },
+    )
     .await
 }
 
@@ -322,9 +334,17 @@ pub async fn enable(
     Path(id): Path<String>,
 ) -> Response {
     let db = state.db.clone();
-    change_user(&state, &session, &method, &headers, &id, |actor, username| async move {
-        admin::users::set_disabled(&db, &actor, &username, false).await
-    })
+    change_user(
+        &state,
+        &session,
+        &method,
+        &headers,
+        &id,
+        Ok(()),
+        |actor, username, ()| async move {
+            admin::users::set_disabled(&db, &actor, &username, false).await
+        },
+    )
     .await
 }
 
@@ -341,9 +361,17 @@ pub async fn sign_out(
     Path(id): Path<String>,
 ) -> Response {
     let db = state.db.clone();
-    change_user(&state, &session, &method, &headers, &id, |actor, username| async move {
-        admin::users::sign_out_everywhere(&db, &actor, &username).await
-    })
+    change_user(
+        &state,
+        &session,
+        &method,
+        &headers,
+        &id,
+        Ok(()),
+        |actor, username, ()| async move {
+            admin::users::sign_out_everywhere(&db, &actor, &username).await
+        },
+    )
     .await
 }
 
@@ -411,10 +439,6 @@ async fn set_requirement(
     body: JsonBody<RequirementInput>,
     requirement: Requirement,
 ) -> Response {
-    let required = match json_body(body) {
-        Ok(input) => input.required,
-        Err(e) => return error_response(e),
-    };
     let db = state.db.clone();
     change_user(
         state,
@@ -422,8 +446,9 @@ async fn set_requirement(
         method,
         headers,
         id,
-        |actor, username| async move {
-            admin::users::set_requirement(&db, &actor, &username, requirement, required).await
+        json_body(body),
+        |actor, username, input: RequirementInput| async move {
+            admin::users::set_requirement(&db, &actor, &username, requirement, input.required).await
         },
     )
     .await
@@ -455,15 +480,6 @@ pub async fn reset_factors(
     Path(id): Path<String>,
     body: JsonBody<ResetInput>,
 ) -> Response {
-    let input = match json_body(body) {
-        Ok(input) => input,
-        Err(e) => return error_response(e),
-    };
-    let reset = admin::users::FactorReset {
-        passkeys: input.passkeys,
-        totp: input.totp,
-        recovery_codes: input.recovery_codes,
-    };
     let db = state.db.clone();
     change_user(
         &state,
@@ -471,7 +487,13 @@ pub async fn reset_factors(
         &method,
         &headers,
         &id,
-        |actor, username| async move {
+        json_body(body),
+        |actor, username, input: ResetInput| async move {
+            let reset = admin::users::FactorReset {
+                passkeys: input.passkeys,
+                totp: input.totp,
+                recovery_codes: input.recovery_codes,
+            };
             admin::users::reset_factors(&db, &actor, &username, reset).await
         },
     )

@@ -164,10 +164,16 @@ fn apply(m: Metadata, new: &mut NewClient) -> Result<(), OAuthError> {
     new.post_logout_redirect_uris = m.post_logout_redirect_uris;
     new.public = auth_method == TokenEndpointAuthMethod::None;
     new.auth_method = Some(auth_method);
-    new.scopes = m
-        .scope
-        .map(|s| s.split_whitespace().map(str::to_owned).collect())
-        .unwrap_or_default();
+    // RFC 7591 §2 `scope`: what the client may ask for. Only a client_credentials client's
+    // registered scopes limit anything (its tokens carry them); a client that signs users in
+    // asks for the OpenID scopes at authorization whatever it registered, so for it the
+    // field is accepted and not kept (the server may replace requested metadata, §3.2.1).
+    new.scopes = match m.scope {
+        Some(scope) if new.grant_types.contains(&GrantType::ClientCredentials) => {
+            scope.split_whitespace().map(str::to_owned).collect()
+        }
+        _ => Vec::new(),
+    };
     new.jwks = m.jwks.map(|j| j.to_string());
     new.jwks_uri = m.jwks_uri;
     new.logo_uri = m.logo_uri;
@@ -294,13 +300,20 @@ pub async fn post_register(
     .unwrap_or_else(|e: OAuthError| JsonError(e).into_response())
 }
 
+/// A client that presented its registration access token (RFC 7592 §2), with the token's
+/// stored digest.
+struct Registered {
+    client: Client,
+    token_hash: String,
+}
+
 /// The client whose registration access token the request carries (RFC 7592 §2): anything
 /// else, including a client that does not exist, is `invalid_token`.
 async fn registered_client(
     state: &AppState,
     headers: &HeaderMap,
     client_id: &str,
-) -> Result<Client, OAuthError> {
+) -> Result<Registered, OAuthError> {
     let token = bearer(headers).ok_or_else(invalid_token)?;
     let stored = store::clients::registration_token_hash(&state.db, client_id)
         .await
@@ -309,10 +322,40 @@ async fn registered_client(
     if !random::verify_digest(token, &stored) {
         return Err(invalid_token());
     }
-    store::clients::get(&state.db, client_id)
+    let client = store::clients::get(&state.db, client_id)
         .await
         .map_err(internal)?
-        .ok_or_else(invalid_token)
+        .ok_or_else(invalid_token)?;
+    Ok(Registered {
+        client,
+        token_hash: stored,
+    })
+}
+
+/// A new registration access token for the client, replacing the one it presented.
+///
+/// RFC 7592 §3 requires `registration_access_token` in every client information response,
+/// and we keep only digests, so each read or update hands out a new token (§2.1, §2.2: the
+/// client then discards the previous one). Of two requests with the same token only one
+/// gets a new token; the other is `invalid_token`.
+async fn rotate_registration_token(
+    state: &AppState,
+    registered: &Registered,
+) -> Result<String, OAuthError> {
+    let token = random::secret();
+    let replaced = store::clients::replace_registration_token(
+        &state.db,
+        &registered.client.client_id,
+        &registered.token_hash,
+        &random::digest(&token),
+    )
+    .await
+    .map_err(internal)?;
+    if replaced {
+        Ok(token)
+    } else {
+        Err(invalid_token())
+    }
 }
 
 /// RFC 7592 §2.1: read the registration.
@@ -325,14 +368,15 @@ pub async fn get_registration(
         return disabled();
     }
     async {
-        let client = registered_client(&state, &headers, &client_id).await?;
+        let registered = registered_client(&state, &headers, &client_id).await?;
+        let token = rotate_registration_token(&state, &registered).await?;
         let credentials = ClientCredentials {
-            client,
+            client: registered.client,
             client_secret: None,
         };
         Ok(answer(
             StatusCode::OK,
-            response_body(&state, &credentials, None),
+            response_body(&state, &credentials, Some(&token)),
         ))
     }
     .await
@@ -350,7 +394,8 @@ pub async fn put_registration(
         return disabled();
     }
     async {
-        let client = registered_client(&state, &headers, &client_id).await?;
+        let registered = registered_client(&state, &headers, &client_id).await?;
+        let client = &registered.client;
         let m = metadata(&headers, &body)?;
         if m.client_id.as_deref() != Some(client.client_id.as_str()) {
             return Err(OAuthError::invalid_request(
@@ -367,7 +412,7 @@ pub async fn put_registration(
                 "the body's client_secret is not this client's",
             ));
         }
-        let mut new = NewClient::from_client(&client);
+        let mut new = NewClient::from_client(client);
         apply(m, &mut new)?;
         new.first_party = false;
         let actor = Actor::Client {
@@ -376,9 +421,11 @@ pub async fn put_registration(
         let updated = admin::clients::update(&state.db, &actor, &client.client_id, new)
             .await
             .map_err(refused)?;
+        // After the update, so that a refused update leaves the client its token.
+        let token = rotate_registration_token(&state, &registered).await?;
         Ok(answer(
             StatusCode::OK,
-            response_body(&state, &updated, None),
+            response_body(&state, &updated, Some(&token)),
         ))
     }
     .await
@@ -395,7 +442,9 @@ pub async fn delete_registration(
         return disabled();
     }
     async {
-        let client = registered_client(&state, &headers, &client_id).await?;
+        let client = registered_client(&state, &headers, &client_id)
+            .await?
+            .client;
         let actor = Actor::Client {
             client_id: client.client_id.clone(),
         };

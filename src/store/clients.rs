@@ -246,6 +246,26 @@ pub async fn set_registration_token(
     Ok(())
 }
 
+/// Replaces a registration access token's digest, only if it is still `previous_hash`: of two
+/// requests that presented the same token, one gets the new token and the other `false`.
+pub async fn replace_registration_token(
+    db: &impl ConnectionTrait,
+    client_id: &str,
+    previous_hash: &str,
+    token_hash: &str,
+) -> Result<bool, DbErr> {
+    let result = client::Entity::update_many()
+        .col_expr(
+            client::Column::RegistrationTokenHash,
+            Expr::value(token_hash),
+        )
+        .filter(client::Column::Id.eq(client_id))
+        .filter(client::Column::RegistrationTokenHash.eq(previous_hash))
+        .exec(db)
+        .await?;
+    Ok(result.rows_affected == 1)
+}
+
 /// The digest of the client's registration access token, if it registered itself.
 pub async fn registration_token_hash(
     db: &impl ConnectionTrait,

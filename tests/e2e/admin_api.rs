@@ -324,6 +324,43 @@ async fn invalid_client_metadata_is_refused_and_writes_nothing() {
     assert_eq!(status, StatusCode::NOT_FOUND);
 }
 
+/// Every operation of the OpenAPI document, called without credentials and with a body that
+/// is not JSON: 401 before the body is looked at, never 400 or 500.
+#[tokio::test]
+async fn every_api_operation_refuses_a_caller_without_credentials_first() {
+    let server = TestServer::start().await;
+    let http = reqwest::Client::new();
+    let document: Value = http
+        .get(server.url("/admin/api/openapi.json"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let mut operations = 0;
+    for (path, item) in document["paths"].as_object().unwrap() {
+        let url = server.url(&path.replace("{id}", "00000000-0000-0000-0000-000000000000"));
+        for method in item.as_object().unwrap().keys() {
+            let method = reqwest::Method::from_bytes(method.to_uppercase().as_bytes()).unwrap();
+            let response = http
+                .request(method.clone(), &url)
+                .header("content-type", "application/json")
+                .body("{not json")
+                .send()
+                .await
+                .unwrap();
+            assert_eq!(
+                response.status(),
+                StatusCode::UNAUTHORIZED,
+                "{method} {path}"
+            );
+            operations += 1;
+        }
+    }
+    assert!(operations >= 15, "{operations} operations");
+}
+
 #[tokio::test]
 async fn the_api_refuses_callers_without_a_live_admin_token() {
     let server = TestServer::start().await;

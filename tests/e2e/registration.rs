@@ -87,7 +87,7 @@ async fn an_app_registers_itself_manages_its_registration_and_deletes_it() {
     let registered: Value = response.json().await.unwrap();
     let client_id = registered["client_id"].as_str().unwrap().to_owned();
     let secret = registered["client_secret"].as_str().unwrap().to_owned();
-    let access = registered["registration_access_token"]
+    let mut access = registered["registration_access_token"]
         .as_str()
         .unwrap()
         .to_owned();
@@ -141,6 +141,22 @@ async fn an_app_registers_itself_manages_its_registration_and_deletes_it() {
         .unwrap();
     assert_eq!(read["client_name"], "Self-made");
     assert!(read.get("client_secret").is_none());
+    // RFC 7592 §3: every answer carries a registration access token; ours is a new one each
+    // time (only digests are kept), and the one used is spent.
+    let renewed = read["registration_access_token"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    assert_ne!(renewed, access);
+    assert_eq!(read["registration_client_uri"], config_uri.as_str());
+    let spent = http
+        .get(&config_uri)
+        .bearer_auth(&access)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(spent.status(), StatusCode::UNAUTHORIZED);
+    access = renewed;
     for wrong in [initial.as_str(), "nonsense", secret.as_str()] {
         let response = http
             .get(&config_uri)
@@ -218,6 +234,10 @@ async fn an_app_registers_itself_manages_its_registration_and_deletes_it() {
         .await
         .unwrap();
     assert_eq!(unchanged["client_name"], "Self-made");
+    access = unchanged["registration_access_token"]
+        .as_str()
+        .unwrap()
+        .to_owned();
     let updated: Value = http
         .put(&config_uri)
         .bearer_auth(&access)
@@ -229,6 +249,10 @@ async fn an_app_registers_itself_manages_its_registration_and_deletes_it() {
         .await
         .unwrap();
     assert_eq!(updated["client_name"], "Self-made 2");
+    access = updated["registration_access_token"]
+        .as_str()
+        .unwrap()
+        .to_owned();
     assert_eq!(updated["redirect_uris"].as_array().unwrap().len(), 2);
     assert_eq!(
         token_status(secret.clone()).await,
@@ -332,4 +356,30 @@ async fn invalid_metadata_gets_the_rfc_7591_errors_and_writes_nothing() {
         .unwrap();
     assert_eq!(not_json.status(), StatusCode::BAD_REQUEST);
     assert_eq!(client_count(&server).await, 0);
+}
+
+/// Relying parties commonly send the OpenID scopes they will ask for: accepted, and not kept
+/// (only a client_credentials client's scopes limit anything).
+#[tokio::test]
+async fn an_app_that_signs_users_in_may_name_the_scopes_it_asks_for() {
+    let server = TestServer::start_with(|c| c.registration.enabled = true).await;
+    let initial = token(&server, TokenScope::Register).await;
+    let response = register(
+        &server,
+        Some(&initial),
+        &json!({
+            "redirect_uris": ["https://rp.example/cb"],
+            "scope": "openid profile email offline_access",
+        }),
+    )
+    .await;
+    assert_eq!(response.status(), StatusCode::CREATED);
+    let registered: Value = response.json().await.unwrap();
+    assert!(registered.get("scope").is_none(), "{registered}");
+    assert!(
+        !registered["grant_types"]
+            .as_array()
+            .unwrap()
+            .contains(&json!("client_credentials"))
+    );
 }
