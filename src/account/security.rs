@@ -87,6 +87,9 @@ pub async fn post_revoke_other_sessions(
             return Ok(Redirect::to(routes::ACCOUNT).into_response());
         };
         let user_id = &signed_in.user.id;
+        let logouts =
+            crate::oidc::backchannel::before_ending_sessions(&state, user_id, Some(&signed_in.sid))
+                .await;
         let txn = state.db.begin_with_options(crate::store::WRITE).await?;
         let count =
             store::user_sessions::revoke_others(&txn, user_id, &signed_in.sid, now()).await?;
@@ -98,6 +101,7 @@ pub async fn post_revoke_other_sessions(
         )
         .await?;
         txn.commit().await?;
+        crate::oidc::backchannel::send(&state, logouts);
         let message = match count {
             1 => "Signed out 1 other session.".to_owned(),
             n => format!("Signed out {n} other sessions."),

@@ -246,6 +246,7 @@ pub async fn delete(
 ) -> Response {
     async {
         let caller = authorize(&state, &session, &method, &headers).await?;
+        let logouts = crate::oidc::backchannel::before_ending_sessions(&state, &id, None).await;
         if !admin::users::delete_user(&state.db, &caller.actor, &id)
             .await
             .map_err(admin_error)?
@@ -254,6 +255,7 @@ pub async fn delete(
                 "no user with id {id:?}"
             ))));
         }
+        crate::oidc::backchannel::send(&state, logouts);
         Ok(StatusCode::NO_CONTENT.into_response())
     }
     .await
@@ -261,15 +263,30 @@ pub async fn delete(
 }
 
 /// Runs `change` on the user with id `id` as the caller, then answers with the user.
+/// What `authorize` looks at in a request.
+struct Request<'a> {
+    session: &'a Session,
+    method: &'a Method,
+    headers: &'a HeaderMap,
+}
+
+/// Whether a change to a user ends their sessions.
+enum Effect {
+    EndsSessions,
+    KeepsSessions,
+}
+
 /// `input` is the request body as read: looked at only once the caller is known to be an
 /// admin, so that a stranger learns nothing from how a body is judged.
+///
+/// With `Effect::EndsSessions`, the clients of the sessions the change ends are told
+/// (back-channel logout) once it is done.
 async fn change_user<I, F, Fut>(
     state: &AppState,
-    session: &Session,
-    method: &Method,
-    headers: &HeaderMap,
+    request: Request<'_>,
     id: &str,
     input: Result<I, ApiError>,
+    effect: Effect,
     change: F,
 ) -> Response
 where
@@ -277,14 +294,21 @@ where
     Fut: std::future::Future<Output = Result<(), admin::AdminError>>,
 {
     async {
-        let caller = authorize(state, session, method, headers).await?;
+        let caller = authorize(state, request.session, request.method, request.headers).await?;
         let input = input?;
         let user = admin::users::get(&state.db, id)
             .await
             .map_err(admin_error)?;
+        let logouts = match effect {
+            Effect::EndsSessions => {
+                crate::oidc::backchannel::before_ending_sessions(state, &user.id, None).await
+            }
+            Effect::KeepsSessions => Vec::new(),
+        };
         change(caller.actor, user.username, input)
             .await
             .map_err(admin_error)?;
+        crate::oidc::backchannel::send(state, logouts);
         let user = admin::users::get(&state.db, id)
             .await
             .map_err(admin_error)?;
@@ -309,11 +333,14 @@ pub async fn disable(
     let db = state.db.clone();
     change_user(
         &state,
-        &session,
-        &method,
-        &headers,
+        Request {
+            session: &session,
+            method: &method,
+            headers: &headers,
+        },
         &id,
         Ok(()),
+        Effect::EndsSessions,
         |actor, username, ()| async move {
             admin::users::set_disabled(&db, &actor, &username, true).await
         },
@@ -336,11 +363,14 @@ pub async fn enable(
     let db = state.db.clone();
     change_user(
         &state,
-        &session,
-        &method,
-        &headers,
+        Request {
+            session: &session,
+            method: &method,
+            headers: &headers,
+        },
         &id,
         Ok(()),
+        Effect::KeepsSessions,
         |actor, username, ()| async move {
             admin::users::set_disabled(&db, &actor, &username, false).await
         },
@@ -363,11 +393,14 @@ pub async fn sign_out(
     let db = state.db.clone();
     change_user(
         &state,
-        &session,
-        &method,
-        &headers,
+        Request {
+            session: &session,
+            method: &method,
+            headers: &headers,
+        },
         &id,
         Ok(()),
+        Effect::EndsSessions,
         |actor, username, ()| async move {
             admin::users::sign_out_everywhere(&db, &actor, &username).await
         },
@@ -442,11 +475,14 @@ async fn set_requirement(
     let db = state.db.clone();
     change_user(
         state,
-        session,
-        method,
-        headers,
+        Request {
+            session,
+            method,
+            headers,
+        },
         id,
         json_body(body),
+        Effect::KeepsSessions,
         |actor, username, input: RequirementInput| async move {
             admin::users::set_requirement(&db, &actor, &username, requirement, input.required).await
         },
@@ -483,11 +519,14 @@ pub async fn reset_factors(
     let db = state.db.clone();
     change_user(
         &state,
-        &session,
-        &method,
-        &headers,
+        Request {
+            session: &session,
+            method: &method,
+            headers: &headers,
+        },
         &id,
         json_body(body),
+        Effect::EndsSessions,
         |actor, username, input: ResetInput| async move {
             let reset = admin::users::FactorReset {
                 passkeys: input.passkeys,

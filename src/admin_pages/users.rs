@@ -194,6 +194,13 @@ pub(super) async fn post_user_action(
             return Ok(Redirect::to(&back).into_response());
         }
         let db = &state.db;
+        // The clients of the sessions an action ends are told once it is done.
+        let logouts = if ["disable", "sign-out", "reset", "delete"].contains(&form.action.as_str())
+        {
+            crate::oidc::backchannel::before_ending_sessions(&state, &user.id, None).await
+        } else {
+            Vec::new()
+        };
         // What the admin is told when the action could not be done: the user went away
         // meanwhile, or the action does not apply to them.
         let refused = |e: AdminError| match e {
@@ -202,7 +209,10 @@ pub(super) async fn post_user_action(
         };
         if form.action == "delete" {
             let message = match admin::users::delete_user(db, &actor, &user.id).await {
-                Ok(true) => format!("{} deleted.", user.username),
+                Ok(true) => {
+                    crate::oidc::backchannel::send(&state, logouts);
+                    format!("{} deleted.", user.username)
+                }
                 Ok(false) => format!("{} was already deleted.", user.username),
                 Err(e) => refused(e)?,
             };
@@ -267,7 +277,10 @@ pub(super) async fn post_user_action(
             }
         };
         let message = match result {
-            Ok(()) => format!("{} {done}.", user.username),
+            Ok(()) => {
+                crate::oidc::backchannel::send(&state, logouts);
+                format!("{} {done}.", user.username)
+            }
             Err(e) => refused(e)?,
         };
         session.insert(FLASH_KEY, message).await?;

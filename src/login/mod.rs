@@ -593,8 +593,13 @@ pub(crate) async fn complete(
     } else {
         None
     };
+    // A new sign-in in this browser replaces the previous one, which ends: its clients are
+    // told (back-channel logout) once this commits, as for a sign-out.
+    let mut replaced = None;
     if let Some(previous) = session::current_sid(session).await? {
-        // A new sign-in in this browser replaces the previous one.
+        if let Some(ended) = store::user_sessions::get_active(&db, &previous, now).await? {
+            replaced = Some((previous.clone(), ended.user_id));
+        }
         store::user_sessions::revoke(&db, &previous, now).await?;
     }
     let expires_at = now + state.config.session.lifetime.as_secs() as i64;
@@ -631,6 +636,9 @@ pub(crate) async fn complete(
     };
     db.commit().await?;
     drop(writer);
+    if let Some((previous, user_id)) = replaced {
+        crate::oidc::backchannel::session_ended(state, &previous, &user_id);
+    }
 
     session::signed_in(session, &sid).await?;
     state.metrics.signed_in();

@@ -49,9 +49,38 @@ pub fn send(state: &AppState, deliveries: Vec<Delivery>) {
 /// The logout tokens for every session of `user_id` that is still active, made before the
 /// records they are computed from go (an account being deleted).
 pub async fn prepare_for_user(state: &AppState, user_id: &str) -> anyhow::Result<Vec<Delivery>> {
+    prepare_for_sessions(state, user_id, None).await
+}
+
+/// The logout tokens for the sessions of `user_id` that an action is about to end (all, or
+/// all but `keep_sid`), made before it revokes them. Sent only if the action succeeds; a
+/// failure to make them is logged and costs the notifications, not the action.
+pub async fn before_ending_sessions(
+    state: &AppState,
+    user_id: &str,
+    keep_sid: Option<&str>,
+) -> Vec<Delivery> {
+    prepare_for_sessions(state, user_id, keep_sid)
+        .await
+        .unwrap_or_else(|e| {
+            tracing::warn!(
+                error = format!("{e:#}"),
+                "back-channel logout tokens not made"
+            );
+            Vec::new()
+        })
+}
+
+async fn prepare_for_sessions(
+    state: &AppState,
+    user_id: &str,
+    keep_sid: Option<&str>,
+) -> anyhow::Result<Vec<Delivery>> {
     let mut deliveries = Vec::new();
     for session in store::user_sessions::active_for_user(&state.db, user_id, now()).await? {
-        deliveries.extend(prepare(state, &session.id, user_id).await?);
+        if Some(session.id.as_str()) != keep_sid {
+            deliveries.extend(prepare(state, &session.id, user_id).await?);
+        }
     }
     Ok(deliveries)
 }

@@ -272,11 +272,19 @@ async fn an_id_token_of_an_earlier_session_asks_first() {
     assert!(still_signed_in(&server, &browser, &creds.client.client_id).await);
 }
 
-#[tokio::test]
-async fn clients_of_the_session_are_told_by_back_channel() {
+type Received = std::sync::Arc<std::sync::Mutex<Vec<String>>>;
+
+/// A first-party client with a back-channel logout endpoint that fails its first call and
+/// then accepts (delivery is retried): the logout tokens it accepted, and how often it was
+/// called.
+async fn listening_client(
+    server: &TestServer,
+) -> (
+    idp::admin::clients::ClientCredentials,
+    Received,
+    std::sync::Arc<std::sync::atomic::AtomicUsize>,
+) {
     use std::sync::{Arc, Mutex};
-    let server = TestServer::start().await;
-    // A client's back-channel endpoint: it fails once, then accepts (delivery is retried).
     let received: Arc<Mutex<Vec<String>>> = Arc::default();
     let calls = Arc::new(std::sync::atomic::AtomicUsize::new(0));
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
@@ -315,6 +323,24 @@ async fn clients_of_the_session_are_told_by_back_channel() {
     .await
     .map_err(|e| e.to_string())
     .unwrap();
+    (creds, received, calls)
+}
+
+/// The logout tokens received once there are `count` of them (or what came in ten seconds).
+async fn logout_tokens(received: &Received, count: usize) -> Vec<String> {
+    for _ in 0..100 {
+        if received.lock().unwrap().len() >= count {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    received.lock().unwrap().clone()
+}
+
+#[tokio::test]
+async fn clients_of_the_session_are_told_by_back_channel() {
+    let server = TestServer::start().await;
+    let (creds, received, calls) = listening_client(&server).await;
     server.add_user("bea", PASSWORD).await;
     let browser = browser();
     let id_token = signed_in(&server, &browser, &creds, "bea").await;
@@ -404,4 +430,72 @@ async fn clients_of_the_session_are_told_by_back_channel() {
         crate::passkey_api::decode_claims(&tokens[1])["sub"],
         id_claims["sub"]
     );
+}
+
+#[tokio::test]
+async fn a_replaced_session_and_an_admin_sign_out_tell_the_clients_too() {
+    let server = TestServer::start().await;
+    let (creds, received, _) = listening_client(&server).await;
+    let cy = server.add_user("cy", PASSWORD).await;
+    let browser = browser();
+    let first =
+        crate::passkey_api::decode_claims(&signed_in(&server, &browser, &creds, "cy").await);
+
+    // Signing in again in this browser (prompt=login) ends the first session: its client
+    // hears of it.
+    let mut params = code_request(&creds.client.client_id);
+    params.push(("prompt", "login".into()));
+    let redirect = sign_in_for_code(
+        &browser,
+        &server,
+        &authorize_url_owned(&server, &params),
+        "cy",
+    )
+    .await;
+    let tokens: Value = token_request(
+        &server,
+        &creds,
+        &[
+            ("grant_type", "authorization_code"),
+            ("code", &query_param(&redirect, "code").unwrap()),
+            ("redirect_uri", REDIRECT_URI),
+            ("code_verifier", VERIFIER),
+        ],
+    )
+    .await
+    .json()
+    .await
+    .unwrap();
+    let second = crate::passkey_api::decode_claims(tokens["id_token"].as_str().unwrap());
+    assert_ne!(second["sid"], first["sid"]);
+    let logouts = logout_tokens(&received, 1).await;
+    assert_eq!(logouts.len(), 1, "the replaced session's client is told");
+    assert_eq!(
+        crate::passkey_api::decode_claims(&logouts[0])["sid"],
+        first["sid"]
+    );
+
+    // An admin signs cy out everywhere (admin API): the second session's client hears too.
+    let admin = idp::admin::tokens::create(
+        &server.db,
+        &idp::admin::Actor::Cli,
+        "ops",
+        idp::admin::tokens::TokenScope::Admin,
+        None,
+    )
+    .await
+    .map_err(|e| e.to_string())
+    .unwrap();
+    let signed_out = reqwest::Client::new()
+        .post(server.url(&format!("/admin/api/v1/users/{}/sign-out", cy.id)))
+        .bearer_auth(&admin.token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(signed_out.status(), StatusCode::OK);
+    let logouts = logout_tokens(&received, 2).await;
+    assert_eq!(logouts.len(), 2, "the admin's sign-out reaches the client");
+    let claims = crate::passkey_api::decode_claims(&logouts[1]);
+    assert_eq!(claims["sid"], second["sid"]);
+    assert_eq!(claims["sub"], cy.id.as_str());
 }
