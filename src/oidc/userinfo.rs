@@ -104,7 +104,17 @@ async fn userinfo(
             .into_response();
         }
         (Some(t), None) | (None, Some(t)) => t,
-        (None, None) => return missing_bearer_token(),
+        (None, None) => {
+            // RFC 9449 §7.1: a resource that takes both schemes may challenge with both.
+            let mut response = missing_bearer_token();
+            let dpop = format!(r#"DPoP algs="{}""#, dpop::SIGNING_ALGS.join(" "));
+            if let Ok(value) = HeaderValue::from_str(&dpop) {
+                response
+                    .headers_mut()
+                    .append(header::WWW_AUTHENTICATE, value);
+            }
+            return response;
+        }
     };
     let proof = if uses_dpop {
         let url = format!("{}{}", state.config.issuer, crate::routes::USERINFO);
@@ -128,8 +138,33 @@ async fn userinfo(
                 .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
             response
         }
+        Err(error) if uses_dpop || error.description == DPOP_BOUND_AS_BEARER => {
+            dpop_challenged(error)
+        }
         Err(error) => JsonError(error).into_response(),
     }
+}
+
+/// Why a DPoP-bound token sent with the Bearer scheme is refused.
+const DPOP_BOUND_AS_BEARER: &str =
+    "the access token is DPoP-bound: use the DPoP scheme with a proof";
+
+/// An error about a token used (or to be used) with the DPoP scheme: its challenge is a
+/// `DPoP` one with the algorithms we accept (RFC 9449 §7.1), not a `Bearer` one.
+fn dpop_challenged(error: OAuthError) -> Response {
+    let challenge = format!(
+        r#"DPoP error="{}", error_description="{}", algs="{}""#,
+        error.code.as_str(),
+        error.description.replace(['"', '\\'], ""),
+        dpop::SIGNING_ALGS.join(" ")
+    );
+    let mut response = JsonError(error).into_response();
+    if let Ok(value) = HeaderValue::from_str(&challenge) {
+        response
+            .headers_mut()
+            .insert(header::WWW_AUTHENTICATE, value);
+    }
+    response
 }
 
 async fn claims(
@@ -162,9 +197,7 @@ async fn claims(
         (None, None) => {}
         (Some(jkt), Some(proof)) if proof.jkt == jkt => {}
         (Some(_), None) => {
-            return Err(invalid_token(
-                "the access token is DPoP-bound: use the DPoP scheme with a proof",
-            ));
+            return Err(invalid_token(DPOP_BOUND_AS_BEARER));
         }
         _ => return Err(invalid_token("the DPoP proof is not for this access token")),
     }

@@ -205,8 +205,20 @@ async fn a_public_client_binds_its_tokens_to_its_key() {
     assert_eq!(response.status(), StatusCode::OK);
     // ...not as a bearer token, not without a proof, not with a replayed proof, not with
     // another key's proof or a proof for another token.
+    let challenge = |response: &reqwest::Response| {
+        response.headers()["www-authenticate"]
+            .to_str()
+            .unwrap()
+            .to_owned()
+    };
     let response = userinfo(&server, &format!("Bearer {access_token}"), None).await;
     assert_eq!(response.status(), StatusCode::UNAUTHORIZED);
+    // RFC 9449 §7.1: the challenge names the DPoP scheme and its algorithms.
+    let said = challenge(&response);
+    assert!(
+        said.starts_with(r#"DPoP error="invalid_token""#) && said.contains("algs=\""),
+        "{said}"
+    );
     let response = userinfo(&server, &format!("DPoP {access_token}"), None).await;
     assert_eq!(response.status(), StatusCode::UNAUTHORIZED);
     assert!(
@@ -217,6 +229,19 @@ async fn a_public_client_binds_its_tokens_to_its_key() {
     );
     let response = userinfo(&server, &format!("DPoP {access_token}"), Some(&at_proof)).await;
     assert_eq!(response.status(), StatusCode::UNAUTHORIZED, "replayed");
+    // Without any token: a challenge for each scheme userinfo takes.
+    let bare = reqwest::Client::new()
+        .get(&userinfo_url)
+        .send()
+        .await
+        .unwrap();
+    let schemes: Vec<String> = bare
+        .headers()
+        .get_all("www-authenticate")
+        .iter()
+        .map(|v| v.to_str().unwrap().split(' ').next().unwrap().to_owned())
+        .collect();
+    assert_eq!(schemes, ["Bearer", "DPoP"]);
     let stranger = self::key();
     let response = userinfo(
         &server,
