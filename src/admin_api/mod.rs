@@ -132,7 +132,12 @@ pub async fn authorize(
         ));
     }
     // Admin sessions must be phishing-resistant: an admin signs in with a passkey.
-    if !signed_in.authentication.satisfies(Level::Phr) {
+    // ... and recent enough: a passkey sign-in counts as phr for `policy.phr_lifetime`.
+    let phr_lifetime = state.config.policy.level_lifetime(Level::Phr);
+    if !signed_in
+        .authentication
+        .holds(Level::Phr, crate::model::now(), phr_lifetime)
+    {
         return Err(ApiError::new(
             StatusCode::FORBIDDEN,
             "insufficient_assurance",

@@ -71,7 +71,12 @@ async fn signed_in_admin(
             "This account cannot administer this server.",
         ));
     }
-    if !signed_in.authentication.satisfies(Level::Phr) {
+    // ... and recent enough: a passkey sign-in counts as phr for `policy.phr_lifetime`.
+    let phr_lifetime = state.config.policy.level_lifetime(Level::Phr);
+    if !signed_in
+        .authentication
+        .holds(Level::Phr, crate::model::now(), phr_lifetime)
+    {
         return Err(PageError::user(
             StatusCode::FORBIDDEN,
             "Sign in with a passkey",

@@ -237,6 +237,12 @@ impl Authentication {
         self.level() >= required
     }
 
+    /// Whether this sign-in still counts at `required` at `now`: it reaches the rung, and a
+    /// sign-in counts at it for `lifetime` seconds (`None`: as long as the session).
+    pub fn holds(&self, required: Level, now: i64, lifetime: Option<i64>) -> bool {
+        self.satisfies(required) && lifetime.is_none_or(|life| now - self.auth_time <= life)
+    }
+
     /// The highest rung of the acr ladder the verified factors satisfy. Only a passkey used to
     /// sign in reaches `phr`: one created during this sign-in counts as a second factor.
     pub fn level(&self) -> Level {

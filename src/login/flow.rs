@@ -118,10 +118,10 @@ pub fn decide(
     match (request.prompt, session) {
         (Prompt::Login, _) => Decision::SignIn,
         (prompt, Some(auth)) if fresh_enough(&auth) => {
-            let level_met = request.acr.required.is_none_or(|r| {
-                auth.satisfies(r)
-                    && level_lifetime(r).is_none_or(|life| now - auth.auth_time <= life)
-            });
+            let level_met = request
+                .acr
+                .required
+                .is_none_or(|r| auth.holds(r, now, level_lifetime(r)));
             match prompt {
                 _ if level_met => Decision::UseSession(auth),
                 // A voluntary level may be answered with what the session has.

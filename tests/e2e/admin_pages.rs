@@ -622,3 +622,44 @@ async fn an_admin_changes_a_clients_settings_and_rotates_its_secret_on_its_page(
         assert_eq!(by_ada, 1, "{kind}");
     }
 }
+
+/// A passkey sign-in counts as phishing-resistant for `policy.phr_lifetime` (12 h by
+/// default): an older one no longer opens the admin pages or the API, though the session
+/// lives on.
+#[tokio::test]
+async fn administration_needs_a_passkey_sign_in_within_the_phr_lifetime() {
+    use sea_orm::{ActiveModelTrait, ActiveValue::Set, ColumnTrait, EntityTrait, QueryFilter};
+    let server = TestServer::start().await;
+    let (http, ada) = admin_with_passkey(&server).await;
+    let (status, _) = page(&http, server.url("/admin")).await;
+    assert_eq!(status, StatusCode::OK);
+
+    // Thirteen hours later (the session's record says so).
+    let sessions = entity::user_session::Entity::find()
+        .filter(entity::user_session::Column::UserId.eq(ada.id.as_str()))
+        .all(&server.db)
+        .await
+        .unwrap();
+    assert!(!sessions.is_empty());
+    for row in sessions {
+        let mut authentication: serde_json::Value =
+            serde_json::from_str(&row.authentication).unwrap();
+        authentication["auth_time"] = (idp::model::now() - 13 * 3600).into();
+        let mut row: entity::user_session::ActiveModel = row.into();
+        row.authentication = Set(authentication.to_string());
+        row.update(&server.db).await.unwrap();
+    }
+    let (status, html) = page(&http, server.url("/admin")).await;
+    assert_eq!(status, StatusCode::FORBIDDEN);
+    assert!(html.contains("Sign in with a passkey"), "{html}");
+    let api = http
+        .get(server.url("/admin/api/v1/users"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(api.status(), StatusCode::FORBIDDEN);
+    assert_eq!(
+        api.json::<serde_json::Value>().await.unwrap()["error"],
+        "insufficient_assurance"
+    );
+}
