@@ -32,9 +32,13 @@ fn invalid_link() -> PageError {
 pub async fn get_recovery_link(
     State(state): State<AppState>,
     session: Session,
-    Path(token): Path<String>,
+    token: Result<Path<String>, axum::extract::rejection::PathRejection>,
 ) -> Response {
     async {
+        // A link that is not even UTF-8 is as unknown as any other.
+        let Ok(Path(token)) = token else {
+            return Err(invalid_link());
+        };
         // Only the shape is checked here: the link is used on the button press.
         if token.len() != 43
             || !token
@@ -56,7 +60,7 @@ pub async fn get_recovery_link(
 pub async fn post_recovery_link(
     State(state): State<AppState>,
     session: Session,
-    Path(token): Path<String>,
+    token: Result<Path<String>, axum::extract::rejection::PathRejection>,
     form: Result<Form<CsrfForm>, axum::extract::rejection::FormRejection>,
 ) -> Response {
     async {
@@ -64,6 +68,9 @@ pub async fn post_recovery_link(
         if !csrf::verify(&session, &submitted).await {
             return Err(PageError::sign_in_form_expired());
         }
+        let Ok(Path(token)) = token else {
+            return Err(invalid_link());
+        };
         let now = now();
         let binding = session::browser_binding(&session).await?;
         let ttl = state.config.session.login_timeout.as_secs() as i64;

@@ -10,7 +10,7 @@
 use axum::{
     Json,
     body::Bytes,
-    extract::{Path, State},
+    extract::{Path, State, rejection::PathRejection},
     http::{HeaderMap, HeaderValue, StatusCode, header},
     response::{IntoResponse, Response},
 };
@@ -312,8 +312,13 @@ struct Registered {
 async fn registered_client(
     state: &AppState,
     headers: &HeaderMap,
-    client_id: &str,
+    client_id: Result<Path<String>, PathRejection>,
 ) -> Result<Registered, OAuthError> {
+    // A path that is not even a client id (not UTF-8) names no client either.
+    let Ok(Path(client_id)) = client_id else {
+        return Err(invalid_token());
+    };
+    let client_id = client_id.as_str();
     let token = bearer(headers).ok_or_else(invalid_token)?;
     let stored = store::clients::registration_token_hash(&state.db, client_id)
         .await
@@ -362,13 +367,13 @@ async fn rotate_registration_token(
 pub async fn get_registration(
     State(state): State<AppState>,
     headers: HeaderMap,
-    Path(client_id): Path<String>,
+    client_id: Result<Path<String>, PathRejection>,
 ) -> Response {
     if !state.config.registration.enabled {
         return disabled();
     }
     async {
-        let registered = registered_client(&state, &headers, &client_id).await?;
+        let registered = registered_client(&state, &headers, client_id).await?;
         let token = rotate_registration_token(&state, &registered).await?;
         let credentials = ClientCredentials {
             client: registered.client,
@@ -387,14 +392,14 @@ pub async fn get_registration(
 pub async fn put_registration(
     State(state): State<AppState>,
     headers: HeaderMap,
-    Path(client_id): Path<String>,
+    client_id: Result<Path<String>, PathRejection>,
     body: Bytes,
 ) -> Response {
     if !state.config.registration.enabled {
         return disabled();
     }
     async {
-        let registered = registered_client(&state, &headers, &client_id).await?;
+        let registered = registered_client(&state, &headers, client_id).await?;
         let client = &registered.client;
         let m = metadata(&headers, &body)?;
         if m.client_id.as_deref() != Some(client.client_id.as_str()) {
@@ -436,15 +441,13 @@ pub async fn put_registration(
 pub async fn delete_registration(
     State(state): State<AppState>,
     headers: HeaderMap,
-    Path(client_id): Path<String>,
+    client_id: Result<Path<String>, PathRejection>,
 ) -> Response {
     if !state.config.registration.enabled {
         return disabled();
     }
     async {
-        let client = registered_client(&state, &headers, &client_id)
-            .await?
-            .client;
+        let client = registered_client(&state, &headers, client_id).await?.client;
         let actor = Actor::Client {
             client_id: client.client_id.clone(),
         };

@@ -434,7 +434,118 @@ async fn hosted_pages_and_their_json_apis_refuse_bad_requests() {
             case(Method::POST, "/signup", Expect::Status(405)).form("username=someone"),
             case(Method::POST, "/account/password", Expect::Status(303)).form("password=x"),
             case(Method::GET, "/signup/invite/%FF%FE", Expect::Page(404)),
+            case(Method::GET, "/login/recovery/%FF%FE", Expect::Page(400)),
+            case(Method::POST, "/login/recovery/%FF%FE", Expect::Page(403)).form("csrf_token=x"),
             case(Method::PATCH, "/login", Expect::Status(405)),
+        ],
+    )
+    .await;
+}
+
+#[tokio::test]
+async fn registration_endpoints_refuse_bad_requests() {
+    let server = TestServer::start_with(|c| c.registration.enabled = true).await;
+    let initial = idp::admin::tokens::create(
+        &server.db,
+        &idp::admin::Actor::Cli,
+        "apps",
+        idp::admin::tokens::TokenScope::Register,
+        None,
+    )
+    .await
+    .map_err(|e| e.to_string())
+    .unwrap()
+    .token;
+    let bearer = format!("Bearer {initial}");
+    let http = reqwest::Client::new();
+    let big = "x".repeat(3 * 1024 * 1024);
+    let register =
+        |expect| case(Method::POST, "/register", expect).header("authorization", bearer.clone());
+    check_all(
+        &server,
+        &http,
+        vec![
+            case(Method::GET, "/register", Expect::Status(405)),
+            case(Method::PUT, "/register", Expect::Status(405)),
+            case(
+                Method::POST,
+                "/register",
+                Expect::OAuth(401, "invalid_token"),
+            )
+            .typed(
+                "application/json",
+                r#"{"redirect_uris":["https://a.example/cb"]}"#,
+            ),
+            case(
+                Method::POST,
+                "/register",
+                Expect::OAuth(401, "invalid_token"),
+            )
+            .typed("application/json", "{}")
+            .header("authorization", b"Bearer \xff\xfe".to_vec()),
+            register(Expect::OAuth(400, "invalid_request")).typed(
+                "text/plain",
+                r#"{"redirect_uris":["https://a.example/cb"]}"#,
+            ),
+            register(Expect::OAuth(400, "invalid_request"))
+                .form("redirect_uris=https://a.example/cb"),
+            register(Expect::OAuth(400, "invalid_client_metadata"))
+                .typed("application/json", "{not json"),
+            register(Expect::OAuth(400, "invalid_client_metadata"))
+                .typed("application/json", b"{\"client_name\":\"\xff\"}".to_vec()),
+            register(Expect::OAuth(400, "invalid_client_metadata")).typed(
+                "application/json",
+                r#"{"redirect_uris":["https://a.example/cb"],"grant_types":"authorization_code"}"#,
+            ),
+            register(Expect::Status(413))
+                .typed("application/json", format!(r#"{{"client_name":"{big}"}}"#)),
+            case(
+                Method::GET,
+                "/register/nobody",
+                Expect::OAuth(401, "invalid_token"),
+            ),
+            case(
+                Method::GET,
+                "/register/nobody",
+                Expect::OAuth(401, "invalid_token"),
+            )
+            .header("authorization", bearer.clone()),
+            case(
+                Method::PUT,
+                "/register/nobody",
+                Expect::OAuth(401, "invalid_token"),
+            )
+            .typed("application/json", "{not json"),
+            case(
+                Method::DELETE,
+                "/register/%FF",
+                Expect::OAuth(401, "invalid_token"),
+            ),
+            case(Method::POST, "/register/nobody", Expect::Status(405)),
+            case(Method::PATCH, "/register/nobody", Expect::Status(405)),
+        ],
+    )
+    .await;
+}
+
+#[tokio::test]
+async fn consent_logout_and_cancel_forms_refuse_bad_requests() {
+    let server = TestServer::start().await;
+    let http = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap();
+    check_all(
+        &server,
+        &http,
+        vec![
+            case(Method::POST, "/consent", Expect::Page(403)).form("decision=allow"),
+            case(Method::POST, "/consent", Expect::Page(403)).form(b"decision=\xff".to_vec()),
+            case(Method::PUT, "/consent", Expect::Status(405)),
+            case(Method::POST, "/end_session/confirm", Expect::Page(403)).form("csrf_token=x"),
+            case(Method::GET, "/end_session/confirm", Expect::Status(405)),
+            case(Method::POST, "/login/cancel", Expect::Page(403)).form("csrf_token=x"),
+            case(Method::POST, "/login/cancel", Expect::Page(403)).typed("application/json", "{}"),
         ],
     )
     .await;
