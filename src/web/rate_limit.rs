@@ -41,7 +41,8 @@ enum Answer {
     Page,
 }
 
-/// The limited endpoints: POSTs only (showing a page or reading discovery is cheap).
+/// The limited endpoints (route patterns): POSTs only (showing a page or reading discovery is
+/// cheap), and every method of the registration endpoint, which checks a bearer token.
 const SIGN_IN: &[(&str, Answer)] = &[
     (routes::LOGIN, Answer::Page),
     (routes::LOGIN_PASSKEY_BEGIN, Answer::Api),
@@ -55,6 +56,9 @@ const SIGN_IN: &[(&str, Answer)] = &[
     (routes::SIGNUP_PASSKEY_FINISH, Answer::Api),
     (routes::SIGNUP_PASSWORD, Answer::Page),
     (routes::ACCOUNT_PASSWORD, Answer::Page),
+    // An authenticator-app code is tried when the app is set up.
+    (routes::ACCOUNT_TOTP, Answer::Page),
+    (routes::LOGIN_RECOVERY_LINK, Answer::Page),
 ];
 const TOKEN: &[(&str, Answer)] = &[
     (routes::TOKEN, Answer::OAuth),
@@ -62,6 +66,7 @@ const TOKEN: &[(&str, Answer)] = &[
     (routes::REVOKE, Answer::OAuth),
     (routes::INTROSPECT, Answer::OAuth),
     (routes::REGISTER, Answer::OAuth),
+    (routes::REGISTER_CLIENT, Answer::OAuth),
 ];
 
 /// This node's limiters; `None` where the configuration turns a limit off.
@@ -80,14 +85,14 @@ impl RateLimits {
         }
     }
 
-    fn for_request(&self, method: &Method, path: &str) -> Option<(&Limiter, Answer)> {
-        if method != Method::POST {
+    fn for_request(&self, method: &Method, route: &str) -> Option<(&Limiter, Answer)> {
+        if method != Method::POST && route != routes::REGISTER_CLIENT {
             return None;
         }
         let find = |table: &[(&str, Answer)]| {
             table
                 .iter()
-                .find(|(p, _)| *p == path)
+                .find(|(p, _)| *p == route)
                 .map(|(_, answer)| *answer)
         };
         if let Some(answer) = find(SIGN_IN) {
@@ -120,15 +125,19 @@ fn limit_key(address: IpAddr) -> IpAddr {
 
 /// The middleware: refuses a limited request over its address's allowance.
 pub async fn limit(State(state): State<AppState>, request: Request, next: Next) -> Response {
-    let limited = state
-        .rate_limits
-        .for_request(request.method(), request.uri().path());
+    // The route pattern (`/login/recovery/{token}`), so that a path parameter cannot dodge
+    // the limit; the path itself where no route matched.
+    let route = request
+        .extensions()
+        .get::<axum::extract::MatchedPath>()
+        .map_or_else(|| request.uri().path(), |p| p.as_str());
+    let limited = state.rate_limits.for_request(request.method(), route);
     if let Some((limiter, answer)) = limited
         && let Some(address) = super::client_origin::client_address(&state, &request)
         && let Err(not_until) = limiter.check_key(&limit_key(address))
     {
         let wait = not_until.wait_time_from(DefaultClock::default().now());
-        tracing::info!(%address, path = request.uri().path(), "request rate limit reached");
+        tracing::info!(%address, route, "request rate limit reached");
         return too_many(&state, answer, wait);
     }
     next.run(request).await
@@ -200,5 +209,23 @@ mod tests {
         assert!(limiter.check_key(&address).is_err());
         let elsewhere: IpAddr = "192.0.2.8".parse().unwrap();
         assert!(limiter.check_key(&elsewhere).is_ok());
+        // Route patterns with a parameter; the registration endpoint by any method.
+        assert!(
+            limits
+                .for_request(&Method::POST, routes::LOGIN_RECOVERY_LINK)
+                .is_some()
+        );
+        assert!(
+            limits
+                .for_request(&Method::GET, routes::LOGIN_RECOVERY_LINK)
+                .is_none()
+        );
+        let open = RateLimits::new(&RateLimitConfig {
+            sign_in_per_minute: 0,
+            token_per_second: 5,
+        });
+        for method in [Method::GET, Method::PUT, Method::DELETE] {
+            assert!(open.for_request(&method, routes::REGISTER_CLIENT).is_some());
+        }
     }
 }

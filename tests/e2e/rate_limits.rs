@@ -63,6 +63,9 @@ async fn sign_in_requests_over_the_limit_get_429_as_json_or_as_a_page() {
     );
     let html = page.text().await.unwrap();
     assert!(html.contains("Too many attempts"), "{html}");
+    // A route with a parameter is limited by its pattern, whatever the parameter.
+    let link = post(&server, "/login/recovery/any-token-at-all", None, false).await;
+    assert_eq!(link.status(), StatusCode::TOO_MANY_REQUESTS);
     // Reading pages is not limited.
     let login_page = reqwest::get(server.url("/login")).await.unwrap();
     assert_ne!(login_page.status(), StatusCode::TOO_MANY_REQUESTS);
