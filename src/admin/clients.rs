@@ -409,6 +409,13 @@ fn validate(new: NewClient, client_id: String, created_at: i64) -> Result<Client
             "keeping DPoP-bound refresh tokens needs the refresh_token grant".into(),
         ));
     }
+    if new.keep_dpop_refresh_tokens && !new.public {
+        // RFC 9449 §5: only a public client's refresh tokens are bound to its DPoP key; a
+        // confidential client's are bound to its credentials and always rotate here.
+        return Err(AdminError::Invalid(
+            "only a public client's refresh tokens are DPoP-bound, so only a public client can keep them".into(),
+        ));
+    }
     for (what, uri) in [
         ("logo URI", &new.logo_uri),
         ("policy URI", &new.policy_uri),

@@ -242,6 +242,23 @@ async fn a_client_may_keep_its_dpop_bound_refresh_token_instead_of_rotating_it()
         c.keep_dpop_refresh_tokens = true;
     })
     .await;
+    // A confidential client's refresh tokens are never DPoP-bound (RFC 9449 §5): the
+    // setting would do nothing, so it is refused.
+    let confidential_keeping = idp::admin::clients::create(
+        &server.db,
+        &idp::admin::Actor::Cli,
+        NewClient {
+            redirect_uris: vec![REDIRECT_URI.into()],
+            keep_dpop_refresh_tokens: true,
+            first_party: true,
+            ..NewClient::new("Confidential keeper")
+        },
+    )
+    .await;
+    assert!(matches!(
+        confidential_keeping,
+        Err(idp::admin::AdminError::Invalid(ref why)) if why.contains("public client")
+    ));
     let kept = dpop_bound_refresh_token(&server, &keeping, &key).await;
     let mut last_expiry = stored_expiry(&server, &kept).await;
     for _ in 0..3 {
