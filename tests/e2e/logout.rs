@@ -19,7 +19,20 @@ async fn signed_in(
     creds: &idp::admin::clients::ClientCredentials,
     username: &str,
 ) -> String {
-    let url = authorize_url_owned(server, &code_request(&creds.client.client_id));
+    signed_in_with(server, browser, creds, username, &[]).await
+}
+
+/// The same, with more authorization parameters (`prompt=login`, say).
+async fn signed_in_with(
+    server: &TestServer,
+    browser: &reqwest::Client,
+    creds: &idp::admin::clients::ClientCredentials,
+    username: &str,
+    more: &[(&'static str, String)],
+) -> String {
+    let mut params = code_request(&creds.client.client_id);
+    params.extend_from_slice(more);
+    let url = authorize_url_owned(server, &params);
     let redirect = sign_in_for_code(browser, server, &url, username).await;
     let tokens: Value = token_request(
         server,
@@ -443,30 +456,15 @@ async fn a_replaced_session_and_an_admin_sign_out_tell_the_clients_too() {
 
     // Signing in again in this browser (prompt=login) ends the first session: its client
     // hears of it.
-    let mut params = code_request(&creds.client.client_id);
-    params.push(("prompt", "login".into()));
-    let redirect = sign_in_for_code(
-        &browser,
+    let second = signed_in_with(
         &server,
-        &authorize_url_owned(&server, &params),
+        &browser,
+        &creds,
         "cy",
+        &[("prompt", "login".into())],
     )
     .await;
-    let tokens: Value = token_request(
-        &server,
-        &creds,
-        &[
-            ("grant_type", "authorization_code"),
-            ("code", &query_param(&redirect, "code").unwrap()),
-            ("redirect_uri", REDIRECT_URI),
-            ("code_verifier", VERIFIER),
-        ],
-    )
-    .await
-    .json()
-    .await
-    .unwrap();
-    let second = crate::passkey_api::decode_claims(tokens["id_token"].as_str().unwrap());
+    let second = crate::passkey_api::decode_claims(&second);
     assert_ne!(second["sid"], first["sid"]);
     let logouts = logout_tokens(&received, 1).await;
     assert_eq!(logouts.len(), 1, "the replaced session's client is told");
