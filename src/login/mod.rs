@@ -4,6 +4,7 @@ pub mod assurance;
 pub mod cancel;
 pub mod code;
 pub mod consent;
+pub mod device;
 pub mod enroll;
 pub mod flow;
 pub mod passkey;
@@ -348,6 +349,7 @@ pub async fn post_login(
     State(state): State<AppState>,
     session: Session,
     ClientOrigin(origin): ClientOrigin,
+    headers: axum::http::HeaderMap,
     form: Result<Form<LoginForm>, axum::extract::rejection::FormRejection>,
 ) -> Response {
     async {
@@ -377,14 +379,18 @@ pub async fn post_login(
             Some(user) => store::users::password_hash(&state.db, &user.id).await?,
             None => None,
         };
-        // Guessing is bounded per username and per client address (store::attempts).
+        // Guessing is bounded per username and per client address (store::attempts); a
+        // browser the account's owner signed in with before counts on its own (`device`).
         let now = now();
-        let username_key = format!("password:name:{username}");
+        let account_key = user
+            .as_ref()
+            .and_then(|u| device::attempts_key(&state, &headers, &u.id, now))
+            .unwrap_or_else(|| format!("password:name:{username}"));
         let address_key = format!(
             "password:ip:{}",
             origin.ip_address.as_deref().unwrap_or("-")
         );
-        for key in [&username_key, &address_key] {
+        for key in [&account_key, &address_key] {
             if let Some(until) = attempts::blocked_until(&state.db, key, now).await? {
                 let message = too_many_attempts(until - now);
                 return render_step(&state, &session, &tx, username, Some(&message)).await;
@@ -407,7 +413,7 @@ pub async fn post_login(
                 .await?;
                 let mut blocked = attempts::record_failure(
                     &state.db,
-                    &username_key,
+                    &account_key,
                     attempts::USERNAME_PASSWORDS,
                     now,
                 )
@@ -437,7 +443,16 @@ pub async fn post_login(
                 return render_step(&state, &session, &tx, username, Some(&message)).await;
             }
         };
-        attempts::reset(&state.db, &username_key).await?;
+        attempts::reset(&state.db, &account_key).await?;
+        let device_cookie = device::set_cookie(&state, &user.id, now);
+        let known = |mut response: Response| {
+            if let Some(cookie) = device_cookie.clone() {
+                response
+                    .headers_mut()
+                    .append(axum::http::header::SET_COOKIE, cookie);
+            }
+            response
+        };
         if state.config.policy.passkeys_only
             && state.passkeys.is_some()
             && store::passkeys::count(&state.db, &user.id).await? > 0
@@ -475,12 +490,12 @@ pub async fn post_login(
         tracing::info!(user = %user.id, "password verified");
         if let Step::Authenticated { .. } = tx.step {
             let url = complete(&state, &session, tx, &origin).await?;
-            return Ok(Redirect::to(&url).into_response());
+            return Ok(known(Redirect::to(&url).into_response()));
         }
         if !store::transactions::advance(&state.db, &tx.id, &previous, &tx.step).await? {
             return Err(PageError::sign_in_expired());
         }
-        Ok(Redirect::to(&tx.next_url()).into_response())
+        Ok(known(Redirect::to(&tx.next_url()).into_response()))
     }
     .await
     .unwrap_or_else(|e: PageError| e.render(&state))

@@ -411,3 +411,77 @@ async fn password_guessing_is_slowed_down_the_same_for_real_and_unknown_username
     );
     assert_eq!(count("locked_out").await.len(), 2);
 }
+
+/// Whoever keeps a username blocked by guessing cannot lock its owner out of a browser the
+/// owner signed in with before (a device cookie): that browser's failures count on their own.
+#[tokio::test]
+async fn a_blocked_username_still_signs_in_from_its_owners_browser() {
+    let server = TestServer::start().await;
+    let creds = server.confidential_client().await;
+    server.add_user("olga", PASSWORD).await;
+    let url = authorize_url_owned(&server, &code_request(&creds.client.client_id));
+
+    // Olga signs in once in her browser: it is remembered, in a cookie scripts cannot read.
+    let hers = browser();
+    let first = sign_in(&hers, &server, &url, "olga", PASSWORD).await;
+    assert_eq!(first.status(), StatusCode::SEE_OTHER);
+    let cookie = first
+        .headers()
+        .get_all("set-cookie")
+        .iter()
+        .map(|v| v.to_str().unwrap().to_owned())
+        .find(|c| c.starts_with("idp_device="))
+        .expect("a device cookie");
+    assert!(
+        cookie.contains("HttpOnly") && cookie.contains("SameSite=Strict"),
+        "{cookie}"
+    );
+
+    // Someone else guesses until the username is blocked.
+    for _ in 0..10 {
+        sign_in(&browser(), &server, &url, "olga", "wrong password").await;
+    }
+    let stranger = sign_in(&browser(), &server, &url, "olga", PASSWORD).await;
+    assert!(
+        stranger
+            .text()
+            .await
+            .unwrap()
+            .contains("Too many failed attempts")
+    );
+
+    // Her own browser still gets in.
+    let mut params = code_request(&creds.client.client_id);
+    params.push(("prompt", "login".into()));
+    let again = sign_in(
+        &hers,
+        &server,
+        &authorize_url_owned(&server, &params),
+        "olga",
+        PASSWORD,
+    )
+    .await;
+    assert_eq!(again.status(), StatusCode::SEE_OTHER);
+    assert!(query_param(&location(&again), "code").is_some());
+
+    // A forged device cookie is no better than none.
+    let jar = std::sync::Arc::new(reqwest::cookie::Jar::default());
+    jar.add_cookie_str(
+        "idp_device=v1.AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA; Path=/",
+        &server.url("/").parse().unwrap(),
+    );
+    let forger = reqwest::Client::builder()
+        .cookie_provider(jar)
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap();
+    let blocked = sign_in(&forger, &server, &url, "olga", PASSWORD).await;
+    assert_eq!(blocked.status(), StatusCode::OK);
+    assert!(
+        blocked
+            .text()
+            .await
+            .unwrap()
+            .contains("Too many failed attempts")
+    );
+}
