@@ -324,12 +324,51 @@ async fn invalid_client_metadata_is_refused_and_writes_nothing() {
     assert_eq!(status, StatusCode::NOT_FOUND);
 }
 
-/// Every operation of the OpenAPI document, called without credentials and with a body that
-/// is not JSON: 401 before the body is looked at, never 400 or 500.
+/// Every operation of the OpenAPI document, called with a body that is not JSON by callers
+/// who may not use it: without credentials, with a registration token or a revoked admin
+/// token (401), and from a signed-in user who is not an admin (403). The caller is refused
+/// before the body is looked at, never with a 400 or a 500.
 #[tokio::test]
 async fn every_api_operation_refuses_a_caller_without_credentials_first() {
     let server = TestServer::start().await;
     let http = reqwest::Client::new();
+    let register =
+        idp::admin::tokens::create(&server.db, &Actor::Cli, "apps", TokenScope::Register, None)
+            .await
+            .map_err(|e| e.to_string())
+            .unwrap();
+    let revoked = Admin::new(&server).await;
+    idp::admin::tokens::revoke(&server.db, &Actor::Cli, &revoked.token_id)
+        .await
+        .map_err(|e| e.to_string())
+        .unwrap();
+    let not_admin = sign_in_to_account(&server, "nora").await;
+    let callers = [
+        (
+            "no credentials",
+            http.clone(),
+            None,
+            StatusCode::UNAUTHORIZED,
+        ),
+        (
+            "a registration token",
+            http.clone(),
+            Some(register.token),
+            StatusCode::UNAUTHORIZED,
+        ),
+        (
+            "a revoked admin token",
+            http.clone(),
+            Some(revoked.token),
+            StatusCode::UNAUTHORIZED,
+        ),
+        (
+            "a user who is not an admin",
+            not_admin.http.clone(),
+            None,
+            StatusCode::FORBIDDEN,
+        ),
+    ];
     let document: Value = http
         .get(server.url("/admin/api/openapi.json"))
         .send()
@@ -343,18 +382,17 @@ async fn every_api_operation_refuses_a_caller_without_credentials_first() {
         let url = server.url(&path.replace("{id}", "00000000-0000-0000-0000-000000000000"));
         for method in item.as_object().unwrap().keys() {
             let method = reqwest::Method::from_bytes(method.to_uppercase().as_bytes()).unwrap();
-            let response = http
-                .request(method.clone(), &url)
-                .header("content-type", "application/json")
-                .body("{not json")
-                .send()
-                .await
-                .unwrap();
-            assert_eq!(
-                response.status(),
-                StatusCode::UNAUTHORIZED,
-                "{method} {path}"
-            );
+            for (who, client, token, expected) in &callers {
+                let mut request = client
+                    .request(method.clone(), &url)
+                    .header("content-type", "application/json")
+                    .body("{not json");
+                if let Some(token) = token {
+                    request = request.bearer_auth(token);
+                }
+                let response = request.send().await.unwrap();
+                assert_eq!(response.status(), *expected, "{method} {path}, {who}");
+            }
             operations += 1;
         }
     }
