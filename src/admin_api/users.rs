@@ -270,6 +270,16 @@ struct Request<'a> {
     headers: &'a HeaderMap,
 }
 
+impl<'a> Request<'a> {
+    fn of(session: &'a Session, method: &'a Method, headers: &'a HeaderMap) -> Self {
+        Request {
+            session,
+            method,
+            headers,
+        }
+    }
+}
+
 /// Whether a change to a user ends their sessions.
 enum Effect {
     EndsSessions,
@@ -333,11 +343,7 @@ pub async fn disable(
     let db = state.db.clone();
     change_user(
         &state,
-        Request {
-            session: &session,
-            method: &method,
-            headers: &headers,
-        },
+        Request::of(&session, &method, &headers),
         &id,
         Ok(()),
         Effect::EndsSessions,
@@ -363,11 +369,7 @@ pub async fn enable(
     let db = state.db.clone();
     change_user(
         &state,
-        Request {
-            session: &session,
-            method: &method,
-            headers: &headers,
-        },
+        Request::of(&session, &method, &headers),
         &id,
         Ok(()),
         Effect::KeepsSessions,
@@ -393,11 +395,7 @@ pub async fn sign_out(
     let db = state.db.clone();
     change_user(
         &state,
-        Request {
-            session: &session,
-            method: &method,
-            headers: &headers,
-        },
+        Request::of(&session, &method, &headers),
         &id,
         Ok(()),
         Effect::EndsSessions,
@@ -475,11 +473,7 @@ async fn set_requirement(
     let db = state.db.clone();
     change_user(
         state,
-        Request {
-            session,
-            method,
-            headers,
-        },
+        Request::of(session, method, headers),
         id,
         json_body(body),
         Effect::KeepsSessions,
@@ -519,11 +513,7 @@ pub async fn reset_factors(
     let db = state.db.clone();
     change_user(
         &state,
-        Request {
-            session: &session,
-            method: &method,
-            headers: &headers,
-        },
+        Request::of(&session, &method, &headers),
         &id,
         json_body(body),
         Effect::EndsSessions,

@@ -26,15 +26,11 @@ struct DeviceClaim {
 }
 
 fn cookie_name(state: &AppState) -> &'static str {
-    if uses_https(state) {
+    if state.config.is_https() {
         "__Host-idp_device"
     } else {
         "idp_device"
     }
-}
-
-fn uses_https(state: &AppState) -> bool {
-    state.config.issuer.starts_with("https://")
 }
 
 /// If this browser holds a device cookie for `user_id` that we sealed and that is recent, the
@@ -70,7 +66,7 @@ pub fn set_cookie(state: &AppState, user_id: &str, now: i64) -> Option<HeaderVal
     let cookie = Cookie::build((cookie_name(state), state.secrets.seal(&claim, CONTEXT)))
         .path("/")
         .http_only(true)
-        .secure(uses_https(state))
+        .secure(state.config.is_https())
         // Only our own sign-in form, posted from our own page, reads it.
         .same_site(SameSite::Strict)
         .max_age(Duration::seconds(LIFETIME_SECONDS))

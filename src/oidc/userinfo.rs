@@ -57,25 +57,11 @@ fn invalid_token(description: &'static str) -> OAuthError {
 /// A DPoP failure at this resource: 401 with a `DPoP` challenge (RFC 9449 §7.1), and a new
 /// nonce when one is needed.
 fn dpop_error(error: &dpop::ProofError) -> Response {
-    let oauth = error.oauth();
-    let mut response = (
-        axum::http::StatusCode::UNAUTHORIZED,
-        Json(json!({"error": oauth.code.as_str(), "error_description": oauth.description})),
-    )
-        .into_response();
-    let challenge = format!(
-        r#"DPoP error="{}", algs="{}""#,
-        oauth.code.as_str(),
-        dpop::SIGNING_ALGS.join(" ")
-    );
-    let headers = response.headers_mut();
-    if let Ok(value) = HeaderValue::from_str(&challenge) {
-        headers.insert(header::WWW_AUTHENTICATE, value);
-    }
+    let mut response = dpop_challenged(error.oauth());
+    *response.status_mut() = axum::http::StatusCode::UNAUTHORIZED;
     if let Some(nonce) = error.nonce().and_then(|n| HeaderValue::from_str(n).ok()) {
-        headers.insert("dpop-nonce", nonce);
+        response.headers_mut().insert("dpop-nonce", nonce);
     }
-    headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
     response
 }
 
